@@ -1,0 +1,94 @@
+"""The Flask side of the portal: the app factory.
+
+`create_app(config=None)` reads the environment (portal.config), binds the
+shared Peewee database, wires Flask-Login, CSRF, security headers, the central
+access check (portal.access), every blueprint and every CLI command.
+"""
+import logging
+import os
+
+from flask import Flask, render_template
+
+from models import database, init_database
+
+from . import access
+from .config import load_config
+from .extensions import csrf, login_manager
+
+BLUEPRINTS = [
+    "portal.health", "portal.auth", "portal.dashboard", "portal.customers",
+    "portal.connections", "portal.usage", "portal.api", "portal.flags",
+    "portal.templates_admin", "portal.mailbox", "portal.outreach",
+    "portal.staff_admin",
+]
+
+
+def create_app(config=None):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    app = Flask(
+        __name__,
+        instance_path=(config or {}).get("INSTANCE_PATH") or os.environ.get(
+            "PORTAL_INSTANCE_PATH") or os.path.join(root, "instance"),
+        template_folder=os.path.join(root, "templates"),
+        static_folder=os.path.join(root, "static"),
+    )
+    app.config.update(load_config(app.instance_path))
+    app.config["MIGRATIONS_DIR"] = os.path.join(root, "migrations")
+    if config:
+        app.config.update(config)
+
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    init_database(app.config["DATABASE_URL"])
+    _wire_database(app)
+
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from . import security
+    security.init_app(app)
+
+    app.before_request(access.enforce_access)
+
+    import importlib
+    for name in BLUEPRINTS:
+        module = importlib.import_module(name)
+        app.register_blueprint(module.bp)
+
+    from .nav import nav_items
+    app.context_processor(lambda: {"nav_items": nav_items, "is_admin": access.is_admin})
+    _register_error_pages(app)
+
+    from .cli import register_commands
+    register_commands(app)
+    return app
+
+
+def _wire_database(app):
+    """Connect per request, close on teardown (coleifer/scout style)."""
+
+    @app.before_request
+    def _db_connect():
+        database.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _db_close(exc):
+        if not database.is_closed():
+            database.close()
+
+
+def _register_error_pages(app):
+    from flask import jsonify, request
+
+    def _page(code, template):
+        def handler(error):
+            if request.path.startswith("/api/"):
+                return jsonify(error=getattr(error, "description", str(code))), code
+            return render_template(template), code
+        return handler
+
+    app.register_error_handler(403, _page(403, "errors/403.html"))
+    app.register_error_handler(404, _page(404, "errors/404.html"))
+    app.register_error_handler(413, _page(413, "errors/413.html"))
+    app.register_error_handler(500, _page(500, "errors/500.html"))

@@ -1,0 +1,2 @@
+"""Routes: to be built (issue 7)."""
+from . import bp  # noqa: F401

@@ -1,0 +1,7 @@
+"""CLI commands (`flask --app app <command>`), one module per domain."""
+
+
+def register_commands(app):
+    from . import database_commands, sidecar_commands, staff_commands, usage_commands
+    for module in (database_commands, staff_commands, sidecar_commands, usage_commands):
+        module.register(app)

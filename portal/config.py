@@ -1,0 +1,85 @@
+"""Configuration from the environment (names fixed by the contract).
+
+In development, SECRET_KEY and TOKEN_ENCRYPTION_KEYS are generated once into
+the instance folder and reused, so a restart keeps sessions and can still
+decrypt stored tokens. With PORTAL_ENV=production both must come from the
+environment: the app refuses to start and names what is missing.
+"""
+import os
+import secrets
+
+from cryptography.fernet import Fernet
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot work; the message says what to set."""
+
+
+def _int(name, default):
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError("%s must be a whole number, got %r" % (name, raw))
+
+
+def _read_or_create(path, make):
+    if os.path.exists(path):
+        with open(path) as fh:
+            value = fh.read().strip()
+        if value:
+            return value
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def load_config(instance_path):
+    """Build the Flask config mapping from environment variables."""
+    env = os.environ.get("PORTAL_ENV", "development").strip().lower()
+    production = env == "production"
+    cfg = {
+        "PORTAL_ENV": env,
+        "PRODUCTION": production,
+        "DATABASE_URL": os.environ.get("DATABASE_URL")
+        or "sqlite:///" + os.path.join(instance_path, "portal.db"),
+        "ADMIN_EMAILS": os.environ.get("ADMIN_EMAILS", ""),
+        "EXACT_BASE_URL": os.environ.get("EXACT_BASE_URL", "https://start.exactonline.nl").rstrip("/"),
+        "EXACT_CLIENT_ID": os.environ.get("EXACT_CLIENT_ID", ""),
+        "EXACT_CLIENT_SECRET": os.environ.get("EXACT_CLIENT_SECRET", ""),
+        "EXACT_TIMEOUT_SECONDS": _int("EXACT_TIMEOUT_SECONDS", 30),
+        "MAIL_URL": os.environ.get("MAIL_URL", "outbox:"),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "Exact MCP <support@localhost>"),
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://localhost:5000").rstrip("/"),
+        "SIDECAR_WORKERS": _int("SIDECAR_WORKERS", 8),
+        "SIDECAR_LEASE_SECONDS": _int("SIDECAR_LEASE_SECONDS", 120),
+        "REFRESH_INTERVAL_SECONDS": _int("REFRESH_INTERVAL_SECONDS", 300),
+        "OUTREACH_INTERVAL_SECONDS": _int("OUTREACH_INTERVAL_SECONDS", 900),
+        "REFRESH_RENEW_WITHIN_DAYS": _int("REFRESH_RENEW_WITHIN_DAYS", 29),
+        "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 30),
+        "SESSION_MAX_HOURS": _int("SESSION_MAX_HOURS", 12),
+        # 64 KiB is far above any form here; larger bodies get a clean 413.
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+    }
+    secret = os.environ.get("SECRET_KEY", "")
+    keys = os.environ.get("TOKEN_ENCRYPTION_KEYS", "")
+    if production:
+        missing = [n for n, v in (("SECRET_KEY", secret), ("TOKEN_ENCRYPTION_KEYS", keys)) if not v]
+        if missing:
+            raise ConfigError("PORTAL_ENV=production needs %s set in the environment"
+                              % " and ".join(missing))
+    else:
+        os.makedirs(instance_path, exist_ok=True)
+        if not secret:
+            secret = _read_or_create(os.path.join(instance_path, "secret_key"),
+                                     lambda: secrets.token_hex(32))
+        if not keys:
+            keys = _read_or_create(os.path.join(instance_path, "token_encryption_keys"),
+                                   lambda: Fernet.generate_key().decode())
+    cfg["SECRET_KEY"] = secret
+    cfg["TOKEN_ENCRYPTION_KEYS"] = keys
+    return cfg

@@ -1,0 +1,86 @@
+"""Applying numbered migrations with the guards the previous system lacked.
+
+Wraps peewee's own runner (playhouse.migrations.Runner):
+* refuses to run when two files share a number, naming both, applying nothing;
+* refuses when a migration recorded as applied has no file any more;
+* each migration and its ledger row run in one transaction (Runner does this
+  with migration_context), so a failure halfway leaves both as they were;
+* on SQLite, writes a consistent backup first and checks its integrity.
+"""
+import collections
+import datetime
+import os
+import sqlite3
+
+from playhouse.migrations import Runner
+
+from models.db import is_sqlite
+
+LEDGER_TABLE = "schema_migrations"
+
+
+class MigrationGuardError(RuntimeError):
+    """The migrations directory or ledger is inconsistent; nothing was applied."""
+
+
+def make_runner(db, directory):
+    return Runner(db, directory, table_name=LEDGER_TABLE)
+
+
+def check_guards(runner):
+    """Raise MigrationGuardError for duplicate numbers or vanished applied files."""
+    by_number = collections.defaultdict(list)
+    for m in runner.migrations():
+        by_number[m.idx].append(os.path.basename(m.path))
+    duplicates = {n: sorted(files) for n, files in by_number.items() if len(files) > 1}
+    if duplicates:
+        lines = ["%04d: %s" % (n, ", ".join(files)) for n, files in sorted(duplicates.items())]
+        raise MigrationGuardError(
+            "Two or more migration files share a number; nothing was applied. "
+            "Renumber them:\n  " + "\n  ".join(lines))
+    missing = [m.name for m in runner.status() if m.path is None]
+    if missing:
+        raise MigrationGuardError(
+            "Applied migrations have no file any more: %s. Restore the files; "
+            "nothing was applied." % ", ".join(sorted(missing)))
+
+
+def pending(runner):
+    return [m for m in runner.status() if m.path is not None and not m.applied]
+
+
+def sqlite_path(db):
+    return db.database
+
+
+def backup_sqlite(db, backup_dir, label="backup"):
+    """Consistent copy with the sqlite3 backup API, then PRAGMA integrity_check on it."""
+    os.makedirs(backup_dir, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    target = os.path.join(backup_dir, "%s-%s.sqlite3" % (label, stamp))
+    src = sqlite3.connect(sqlite_path(db))
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+            result = dst.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    if result != "ok":
+        raise MigrationGuardError("Backup %s failed its integrity check: %s" % (target, result))
+    return target
+
+
+def apply_pending(db, directory, backup_dir):
+    """Apply every pending migration; return (applied names, backup path or None)."""
+    runner = make_runner(db, directory)
+    check_guards(runner)
+    todo = pending(runner)
+    backup = None
+    if todo and is_sqlite(db) and os.path.exists(sqlite_path(db)) \
+            and os.path.getsize(sqlite_path(db)) > 0:
+        backup = backup_sqlite(db, backup_dir, "pre-migrate")
+    applied = runner.up() if todo else []
+    return applied, backup
