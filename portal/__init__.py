@@ -19,7 +19,7 @@ BLUEPRINTS = [
     "portal.health", "portal.auth", "portal.dashboard", "portal.customers",
     "portal.connections", "portal.usage", "portal.api", "portal.flags",
     "portal.templates_admin", "portal.mailbox", "portal.outreach",
-    "portal.staff_admin",
+    "portal.staff_admin", "portal.outreach_public",
 ]
 
 

@@ -1,0 +1,5 @@
+"""rebuild-rollups (issue 7)."""
+
+
+def register(app):
+    pass

@@ -1,0 +1,2 @@
+"""Routes: the unsubscribe link (issue 5)."""
+from . import bp  # noqa: F401
