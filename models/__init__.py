@@ -38,6 +38,13 @@ class User(BaseModel):
         table_name = "users"
 
 
+# Customer list keyset pagination: (sort value, id) per sort (migration 0040).
+# Migration 0040 also adds per-engine prefix-search indexes on email and name
+# (NOCASE on SQLite, lower(...) text_pattern_ops on PostgreSQL).
+User.add_index(User.index(User.created_at, User.id, name="idx_users_created_at_id"))
+User.add_index(User.index(User.last_active_at, User.id, name="idx_users_last_active_id"))
+
+
 class Staff(BaseModel):
     """A staff account that logs into the portal. Role comes from ADMIN_EMAILS."""
     email = CharField(unique=True)
@@ -151,6 +158,9 @@ class Connection(BaseModel):
     retry_count = IntegerField(default=0)
     next_retry_at = DateTimeField(null=True)
     last_error = TextField(null=True)
+    # Why a connection is retry_pending: "transient" (retry ladder) or
+    # "permanent" (waiting for the one confirmation retry); NULL when active.
+    failure_kind = CharField(null=True)
     lease_owner = CharField(null=True)
     lease_expires_at = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow)
@@ -232,6 +242,13 @@ class ApiUsage(BaseModel):
 ApiUsage.add_index(ApiUsage.index(ApiUsage.user, ApiUsage.timestamp,
                                   name="idx_api_usage_user_month"))
 ApiUsage.add_index(ApiUsage.index(fn.date(ApiUsage.timestamp), name="idx_api_usage_date"))
+# Request log keyset pagination (newest first, id breaks ties), one per filter;
+# the customer filter uses idx_api_usage_user_month (migration 0045).
+ApiUsage.add_index(ApiUsage.index(ApiUsage.timestamp, ApiUsage.id, name="idx_api_usage_time_id"))
+ApiUsage.add_index(ApiUsage.index(ApiUsage.endpoint, ApiUsage.timestamp, ApiUsage.id,
+                                  name="idx_api_usage_endpoint_time"))
+ApiUsage.add_index(ApiUsage.index(ApiUsage.response_status / 100, ApiUsage.timestamp, ApiUsage.id,
+                                  name="idx_api_usage_class_time"))
 
 
 class UsageMonthly(BaseModel):
@@ -244,6 +261,13 @@ class UsageMonthly(BaseModel):
     class Meta:
         table_name = "usage_monthly"
         primary_key = CompositeKey("user", "month")
+
+
+# Top customers of a month without scanning the month (migration 0045).
+UsageMonthly.add_index(UsageMonthly.index(UsageMonthly.month, UsageMonthly.calls,
+                                          name="idx_usage_monthly_month_calls"))
+# Dashboard customers per plan reads this index, not the users table (migration 0046).
+User.add_index(User.index(User.plan, name="idx_users_plan"))
 
 
 class UsageDaily(BaseModel):
@@ -280,6 +304,16 @@ class UsageHourlyError(BaseModel):
     class Meta:
         table_name = "usage_hourly_errors"
         primary_key = CompositeKey("hour", "endpoint", "response_status")
+
+
+class UsageDailyActive(BaseModel):
+    """Rollup: distinct active customers per day, bumped when a usage_daily_users row is
+    first created, so the dashboard does not count usage_daily_users (migration 0045)."""
+    day = DateField(primary_key=True)
+    active_users = IntegerField(default=0)
+
+    class Meta:
+        table_name = "usage_daily_active"
 
 
 # --- templates and mail ----------------------------------------------------
@@ -412,16 +446,21 @@ class OutreachCooldown(BaseModel):
     user = ForeignKeyField(User, backref="outreach_cooldowns", on_delete="CASCADE")
     campaign = ForeignKeyField(OutreachCampaign, backref="cooldowns", on_delete="CASCADE")
     until = DateTimeField()
+    # While a send is in flight: a random token of the attempt and when it was
+    # claimed (until = claim expiry). NULL once sent: then `until` is the cooldown.
+    claim = CharField(max_length=64, null=True)
+    claimed_at = DateTimeField(null=True)
 
     class Meta:
         table_name = "outreach_cooldowns"
         primary_key = CompositeKey("user", "campaign")
+        indexes = ((("campaign", "until"), False),)
 
 
 ALL_MODELS = [
     User, Staff, LoginAttempt, ApiKey, DivisionLimit, FeatureFlag, FeatureFlagOverride,
     AuditLog, Connection, RefreshAttempt, SidecarHeartbeat, JobRun, ApiUsage,
-    UsageMonthly, UsageDaily, UsageDailyUser, UsageHourlyError, ResponseTemplate,
+    UsageMonthly, UsageDaily, UsageDailyUser, UsageHourlyError, UsageDailyActive, ResponseTemplate,
     ResponseTemplateVersion, AdminResponseTemplate, AdminResponseTemplateVersion,
     OutboxMessage, SupportReply, OutreachCampaign, OutreachLog, OutreachCooldown,
 ]

@@ -59,6 +59,13 @@ def load_config(instance_path):
         "SIDECAR_LEASE_SECONDS": _int("SIDECAR_LEASE_SECONDS", 120),
         "REFRESH_INTERVAL_SECONDS": _int("REFRESH_INTERVAL_SECONDS", 300),
         "OUTREACH_INTERVAL_SECONDS": _int("OUTREACH_INTERVAL_SECONDS", 900),
+        # At most one outreach email per customer within this many hours (all campaigns).
+        "OUTREACH_DAILY_CAP_HOURS": _int("OUTREACH_DAILY_CAP_HOURS", 24),
+        # A send claimed by a sidecar that died is looked at again after this long.
+        "OUTREACH_CLAIM_LEASE_SECONDS": _int("OUTREACH_CLAIM_LEASE_SECONDS", 600),
+        # Links in outreach emails (default: under PUBLIC_BASE_URL).
+        "OUTREACH_RECONNECT_URL": os.environ.get("OUTREACH_RECONNECT_URL", ""),
+        "OUTREACH_UPGRADE_URL": os.environ.get("OUTREACH_UPGRADE_URL", ""),
         "REFRESH_RENEW_WITHIN_DAYS": _int("REFRESH_RENEW_WITHIN_DAYS", 29),
         "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 30),
         "SESSION_MAX_HOURS": _int("SESSION_MAX_HOURS", 12),

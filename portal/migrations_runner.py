@@ -73,14 +73,32 @@ def backup_sqlite(db, backup_dir, label="backup"):
     return target
 
 
+class MigrationFailed(RuntimeError):
+    """One migration raised; it and its ledger row were rolled back."""
+
+    def __init__(self, name, applied, error):
+        super().__init__("%s failed and was rolled back (schema and ledger as before it): "
+                         "%s: %s" % (name, type(error).__name__, error))
+        self.name = name
+        self.applied = applied  # the ones before it, which stay applied
+
+
 def apply_pending(db, directory, backup_dir):
-    """Apply every pending migration; return (applied names, backup path or None)."""
+    """Apply every pending migration; return (applied names, backup path or None).
+
+    Each migration runs with its ledger row in one transaction (Runner does
+    that), one at a time so a failure names the migration that failed."""
     runner = make_runner(db, directory)
     check_guards(runner)
     todo = pending(runner)
     backup = None
-    if todo and is_sqlite(db) and os.path.exists(sqlite_path(db)) \
-            and os.path.getsize(sqlite_path(db)) > 0:
+    # Nothing worth a backup in a brand-new database (no tables yet).
+    if todo and is_sqlite(db) and db.get_tables():
         backup = backup_sqlite(db, backup_dir, "pre-migrate")
-    applied = runner.up() if todo else []
+    applied = []
+    for migration in todo:
+        try:
+            applied.extend(runner.up(target=migration.name))
+        except Exception as exc:  # noqa: BLE001 - reported with the migration's name
+            raise MigrationFailed(migration.name, applied, exc) from exc
     return applied, backup

@@ -1,27 +1,144 @@
-"""Security headers on every response and cookie settings."""
+"""Security headers on every response, cookie settings, and request hygiene.
 
+* Cookies: HttpOnly and SameSite=Lax always; in production (PORTAL_ENV=
+  production) also Secure with the `__Host-` prefix (which browsers only
+  accept with Secure, Path=/ and no Domain).
+* Headers: a strict CSP without inline script or style, nosniff,
+  Referrer-Policy, frame denial, no caching of pages behind the login, and
+  HSTS in production.
+* Form bodies and query strings that are not valid UTF-8 are refused with a
+  clear 400 instead of being silently mangled or dropped by the parser.
+* CSRF failures and other client errors get pages in the portal's layout
+  (or JSON for JSON routes).
+"""
+from datetime import timedelta
+from urllib.parse import parse_qsl
+
+from flask import g, jsonify, make_response, render_template, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import MethodNotAllowed
 
 CSP = ("default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
        "form-action 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'")
+HSTS = "max-age=31536000; includeSubDomains"
+PRODUCTION_SESSION_COOKIE = "__Host-session"
+BAD_ENCODING_MESSAGE = "The request contained text that is not valid UTF-8. Please retype it."
 
 
 def init_app(app):
-    production = app.config.get("PRODUCTION")
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    production = bool(app.config.get("PRODUCTION"))
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    # Flask's defaults exist (SameSite unset, 31-day lifetime), so set, not setdefault.
+    if app.config.get("SESSION_COOKIE_SAMESITE") != "Strict":
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["REMEMBER_COOKIE_HTTPONLY"] = True
+    app.config["REMEMBER_COOKIE_SAMESITE"] = "Lax"
+    # The browser drops the cookie when the absolute lifetime is over, too.
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(
+        hours=int(app.config.get("SESSION_MAX_HOURS", 12)))
     if production:
         app.config["SESSION_COOKIE_SECURE"] = True
-        app.config["SESSION_COOKIE_NAME"] = "__Host-session"
+        app.config["REMEMBER_COOKIE_SECURE"] = True
+        app.config["SESSION_COOKIE_NAME"] = PRODUCTION_SESSION_COOKIE
         app.config["SESSION_COOKIE_PATH"] = "/"
+        app.config["SESSION_COOKIE_DOMAIN"] = None  # __Host- forbids a Domain attribute
+
+    app.before_request(forget_previous_user)
+    app.before_request(refuse_bad_encoding)
+    app.before_request(method_not_allowed_page)
 
     @app.after_request
     def _headers(response):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if production:
-            response.headers.setdefault("Strict-Transport-Security",
-                                        "max-age=31536000; includeSubDomains")
+            headers.setdefault("Strict-Transport-Security", HSTS)
+        # Pages behind the login hold customer data: never keep them in caches.
+        if request.endpoint != "static" and _logged_in():
+            headers["Cache-Control"] = "no-store"
         return response
+
+    _register_client_error_pages(app)
+
+
+def forget_previous_user():
+    """before_request: decide who is logged in from this request's cookie only.
+
+    Flask-Login caches the user on `g`, which lives on the app context. When a
+    long-lived app context is already pushed (tests, scripts), requests share
+    it, and one client's user would leak into the next request.
+    """
+    g.pop("_login_user", None)
+
+
+def _logged_in():
+    try:
+        return bool(current_user and current_user.is_authenticated)
+    except Exception:  # outside a login context (e.g. very early errors)
+        return False
+
+
+def _is_valid_utf8_query(raw):
+    try:
+        text = raw.decode("utf-8")
+        parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return True
+
+
+def refuse_bad_encoding():
+    """before_request: refuse query strings and url-encoded forms that are not UTF-8."""
+    if request.query_string and not _is_valid_utf8_query(request.query_string):
+        return _client_error(400, BAD_ENCODING_MESSAGE)
+    if (request.method not in ("GET", "HEAD", "OPTIONS")
+            and request.mimetype == "application/x-www-form-urlencoded"):
+        if not _is_valid_utf8_query(request.get_data(cache=True)):
+            return _client_error(400, BAD_ENCODING_MESSAGE)
+    return None
+
+
+def method_not_allowed_page():
+    """before_request: a 405 in the portal's layout.
+
+    Done here, before dispatch, because an app-wide 405 error handler belongs
+    to the API blueprint (JSON under /api/); pages keep the portal's look.
+    """
+    exc = request.routing_exception
+    if isinstance(exc, MethodNotAllowed) and not request.path.startswith("/api/"):
+        response = make_response(_client_error(405, "This action cannot be done that way."))
+        if exc.valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        return response
+    return None
+
+
+def _client_error(code, message):
+    from .access import wants_json
+    if wants_json():
+        return jsonify(error=message), code
+    return render_template("errors/%d.html" % code, message=message), code
+
+
+def _register_client_error_pages(app):
+    @app.errorhandler(CSRFError)
+    def _csrf_error(error):
+        return _client_error(400, "Your form expired or was sent from elsewhere "
+                                  "(missing or invalid CSRF token). Reload the page and try again.")
+
+    def handler(code, default):
+        def _handle(error):
+            description = getattr(error, "description", None)
+            # Werkzeug's stock descriptions are fine to show; they hold no data.
+            return _client_error(code, description or default)
+        return _handle
+
+    app.register_error_handler(400, handler(400, "The request could not be understood."))
+    app.register_error_handler(405, handler(405, "This action cannot be done that way."))
+    app.register_error_handler(429, handler(429, "Too many requests; try again later."))

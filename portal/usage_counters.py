@@ -4,16 +4,27 @@ Every path that adds `api_usage` rows (the usage API, `flask import`,
 `seed-demo`) goes through `record_usage_rows`, so imported usage counts in
 every counter, rollup and dashboard figure exactly as if it had come through
 the API. The dashboards read the rollups, never the raw rows.
+
+Rollups kept here:
+  usage_monthly        (user, month)                -> calls, error_calls
+  usage_daily          (day, endpoint, status_class) -> calls
+  usage_daily_users    (day, user)                  -> calls, error_calls
+  usage_daily_active   (day)                        -> active_users
+  usage_hourly_errors  (hour, endpoint, status>=400) -> calls
+  users.last_active_at
 """
 import collections
 import datetime
 
 from peewee import EXCLUDED, fn
 
-from models import (ApiUsage, UsageDaily, UsageDailyUser, UsageHourlyError, UsageMonthly,
-                    User, database)
+from models import (ApiUsage, UsageDaily, UsageDailyActive, UsageDailyUser, UsageHourlyError,
+                    UsageMonthly, User, database)
+from models.db import is_postgres
 
 INSERT_BATCH = 1000
+SMALL_BATCH = 3
+ROLLUP_MODELS = (UsageMonthly, UsageDaily, UsageDailyUser, UsageDailyActive, UsageHourlyError)
 
 
 def status_class(status):
@@ -25,7 +36,7 @@ def month_start(ts):
 
 
 def aggregate(rows):
-    """Fold usage rows into per-rollup increments (pure; used by rebuild too)."""
+    """Fold usage rows into per-rollup increments (pure; no database)."""
     monthly = collections.Counter()
     monthly_err = collections.Counter()
     daily = collections.Counter()
@@ -67,16 +78,83 @@ def _upsert(model, rows, keys, counters):
          .on_conflict(conflict_target=target, update=update).execute())
 
 
+def _as_date(value):
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    return datetime.date.fromisoformat(str(value)[:10])
+
+
+def _add_daily_users(rows):
+    """Add per-(day, customer) increments and count customers new on each day.
+
+    INSERT .. ON CONFLICT DO NOTHING RETURNING tells exactly which pairs are
+    new, even with concurrent writers on PostgreSQL (only one transaction can
+    insert a given pair), so usage_daily_active never double-counts.
+    """
+    new_per_day = collections.Counter()
+    if len(rows) <= SMALL_BATCH:
+        # The usage API's path (one row): the pair usually exists already, so a
+        # plain UPDATE is the one statement needed; insert only when it did not.
+        for r in rows:
+            if _bump_daily_user(r):
+                continue
+            created = (UsageDailyUser.insert(**r).on_conflict_ignore()
+                       .returning(UsageDailyUser.day).tuples().execute())
+            if list(created):
+                new_per_day[r["day"]] += 1
+            else:  # a concurrent writer created it between our UPDATE and INSERT
+                _bump_daily_user(r)
+        rows = []
+    for i in range(0, len(rows), INSERT_BATCH):
+        chunk = rows[i:i + INSERT_BATCH]
+        created = set()
+        for day, uid in (UsageDailyUser.insert_many(chunk).on_conflict_ignore()
+                         .returning(UsageDailyUser.day, UsageDailyUser.user).tuples().execute()):
+            day = _as_date(day)
+            created.add((day, uid))
+            new_per_day[day] += 1
+        existing = [r for r in chunk if (r["day"], r["user"]) not in created]
+        if existing:
+            _upsert(UsageDailyUser, existing, ["day", "user"], ["calls", "error_calls"])
+    if new_per_day:
+        _upsert(UsageDailyActive, [dict(day=d, active_users=n) for d, n in new_per_day.items()],
+                ["day"], ["active_users"])
+
+
+def _bump_daily_user(r):
+    return (UsageDailyUser.update(calls=UsageDailyUser.calls + r["calls"],
+                                  error_calls=UsageDailyUser.error_calls + r["error_calls"])
+            .where((UsageDailyUser.day == r["day"]) & (UsageDailyUser.user == r["user"]))
+            .execute()) > 0
+
+
 def apply_rollups(agg):
     """Add aggregated increments to the counter and rollup tables."""
     _upsert(UsageMonthly, agg["monthly"], ["user", "month"], ["calls", "error_calls"])
     _upsert(UsageDaily, agg["daily"], ["day", "endpoint", "status_class"], ["calls"])
-    _upsert(UsageDailyUser, agg["daily_user"], ["day", "user"], ["calls", "error_calls"])
+    _add_daily_users(agg["daily_user"])
     _upsert(UsageHourlyError, agg["hourly_err"], ["hour", "endpoint", "response_status"], ["calls"])
-    for uid, ts in agg["last_active"].items():
-        (User.update(last_active_at=ts)
-         .where((User.id == uid) & ((User.last_active_at.is_null()) | (User.last_active_at < ts)))
-         .execute())
+    _bump_last_active(agg["last_active"])
+
+
+def _bump_last_active(last_active):
+    """users.last_active_at = max(itself, ts): one prepared statement run for every
+    customer (executemany), not a peewee-built query each; bulk imports touch
+    thousands of customers per call."""
+    if not last_active:
+        return
+    ts = User.last_active_at.db_value
+    sql = ('UPDATE "users" SET "last_active_at" = %(p)s WHERE "id" = %(p)s AND '
+           '("last_active_at" IS NULL OR "last_active_at" < %(p)s)' % {"p": database.param})
+    params = [(ts(t), uid, ts(t)) for uid, t in last_active.items()]
+    cursor = database.cursor()
+    if is_postgres():
+        from psycopg2.extras import execute_batch
+        execute_batch(cursor, sql, params, page_size=INSERT_BATCH)
+    else:
+        cursor.executemany(sql, params)
 
 
 def record_usage_rows(rows):
@@ -86,35 +164,116 @@ def record_usage_rows(rows):
     if not rows:
         return 0
     with database.atomic():
-        for i in range(0, len(rows), INSERT_BATCH):
-            ApiUsage.insert_many(rows[i:i + INSERT_BATCH]).execute()
+        _insert_raw_rows(rows)
         apply_rollups(aggregate(rows))
     return len(rows)
+
+
+_RAW_COLUMNS = ("user", "timestamp", "endpoint", "response_status", "duration_ms")
+
+
+def _insert_raw_rows(rows):
+    """Insert api_usage rows through the driver's bulk path.
+
+    peewee builds SQL value by value, which was ~80% of a bulk import's time
+    (`flask import`, seed-demo); executemany (SQLite) / execute_values
+    (PostgreSQL) with the fields' own db_value conversion stores the same values.
+    """
+    fields = [getattr(ApiUsage, c) for c in _RAW_COLUMNS]
+    user, ts = ApiUsage.user.db_value, ApiUsage.timestamp.db_value  # model -> id, datetime
+    params = [(user(r["user"]), ts(r["timestamp"]), r["endpoint"], int(r["response_status"]),
+               r.get("duration_ms")) for r in rows]
+    columns = ", ".join('"%s"' % f.column_name for f in fields)
+    cursor = database.cursor()
+    if is_postgres():
+        from psycopg2.extras import execute_values
+        execute_values(cursor, 'INSERT INTO "api_usage" (%s) VALUES %%s' % columns, params,
+                       page_size=INSERT_BATCH)
+    else:
+        cursor.executemany('INSERT INTO "api_usage" (%s) VALUES (%s)'
+                           % (columns, ", ".join("?" * len(fields))), params)
+
+
+# --- rebuilding from raw rows, in SQL -----------------------------------------
+
+def _bucket_sql():
+    """Per-engine SQL for month/day/hour buckets and the status class, matching aggregate()."""
+    if is_postgres():
+        return dict(month="date_trunc('month', \"timestamp\")::date",
+                    day="\"timestamp\"::date",
+                    hour="date_trunc('hour', \"timestamp\")",
+                    cls="GREATEST(1, LEAST(5, response_status / 100))")
+    return dict(month="date(\"timestamp\", 'start of month')",
+                day="date(\"timestamp\")",
+                hour="strftime('%Y-%m-%d %H:00:00', \"timestamp\")",
+                cls="max(1, min(5, response_status / 100))")
+
+
+_ERR = "SUM(CASE WHEN response_status >= 400 THEN 1 ELSE 0 END)"
+
+_REBUILD_SQL = [
+    # (target table, conflict columns, counter columns, select)
+    ("usage_monthly", "user_id, month", ("calls", "error_calls"),
+     "SELECT user_id, {month}, COUNT(*), %s FROM api_usage WHERE id > %%s AND id <= %%s "
+     "GROUP BY user_id, {month}" % _ERR),
+    ("usage_daily", "day, endpoint, status_class", ("calls",),
+     "SELECT {day}, endpoint, {cls}, COUNT(*) FROM api_usage WHERE id > %s AND id <= %s "
+     "GROUP BY {day}, endpoint, {cls}"),
+    ("usage_daily_users", "day, user_id", ("calls", "error_calls"),
+     "SELECT {day}, user_id, COUNT(*), %s FROM api_usage WHERE id > %%s AND id <= %%s "
+     "GROUP BY {day}, user_id" % _ERR),
+    ("usage_hourly_errors", "hour, endpoint, response_status", ("calls",),
+     "SELECT {hour}, endpoint, response_status, COUNT(*) FROM api_usage "
+     "WHERE id > %s AND id <= %s AND response_status >= 400 "
+     "GROUP BY {hour}, endpoint, response_status"),
+]
+
+
+def _rebuild_statements():
+    buckets = _bucket_sql()
+    param = database.param
+    for table, keys, counters, select in _REBUILD_SQL:
+        update = ", ".join('%s = %s.%s + excluded.%s' % (c, table, c, c) for c in counters)
+        sql = ("INSERT INTO %s (%s, %s) %s ON CONFLICT (%s) DO UPDATE SET %s"
+               % (table, keys, ", ".join(counters), select.format(**buckets), keys, update))
+        yield sql.replace("%s", param)
 
 
 def rebuild_rollups(batch_size=50_000, progress=None):
     """Recompute every counter and rollup from the raw api_usage rows.
 
-    Streams the raw rows in id order (keyset, not OFFSET) and runs in one
+    Walks the raw rows in id order in batches of `batch_size` rows (keyset,
+    not OFFSET over the table) and aggregates each batch in SQL, all in one
     transaction, so readers see either the old or the new figures.
     `progress(n)` is called with the number of rows done in each batch.
+    Returns the number of raw rows read.
     """
+    statements = list(_rebuild_statements())
     with database.atomic():
-        for model in (UsageMonthly, UsageDaily, UsageDailyUser, UsageHourlyError):
+        for model in ROLLUP_MODELS:
             model.delete().execute()
-        last_id = 0
-        while True:
-            batch = list(ApiUsage.select(ApiUsage.id, ApiUsage.user, ApiUsage.timestamp,
-                                         ApiUsage.endpoint, ApiUsage.response_status)
-                         .where(ApiUsage.id > last_id).order_by(ApiUsage.id)
-                         .limit(batch_size).dicts())
-            if not batch:
-                break
-            last_id = batch[-1]["id"]
-            apply_rollups(aggregate(batch))
+        total = total_usage_rows()
+        done, last_id = 0, 0
+        while done < total:
+            # The id of this batch's last row: a short walk along the primary key.
+            upper = (ApiUsage.select(ApiUsage.id).where(ApiUsage.id > last_id)
+                     .order_by(ApiUsage.id).offset(batch_size - 1).limit(1).scalar())
+            if upper is None:
+                upper = ApiUsage.select(fn.MAX(ApiUsage.id)).scalar()
+                count = total - done
+            else:
+                count = batch_size
+            for sql in statements:
+                database.execute_sql(sql, (last_id, upper))
+            done += count
+            last_id = upper
             if progress:
-                progress(len(batch))
-    return True
+                progress(count)
+        database.execute_sql("INSERT INTO usage_daily_active (day, active_users) "
+                             "SELECT day, COUNT(*) FROM usage_daily_users GROUP BY day")
+        database.execute_sql('UPDATE users SET last_active_at = (SELECT MAX(u."timestamp") '
+                             'FROM api_usage u WHERE u.user_id = users.id)')
+    return total
 
 
 def total_usage_rows():

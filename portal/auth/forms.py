@@ -1,8 +1,18 @@
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
+from ..forms_common import BaseForm, safe_text
 
-class LoginForm(FlaskForm):
-    email = StringField("Email", validators=[DataRequired(), Length(max=254), Regexp(r"^[^@\s]+@[^@\s]+$", message="Enter an email address.")])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class LoginForm(BaseForm):
+    email = StringField("Email", filters=[_strip], validators=[
+        DataRequired(message="Enter your email address."), safe_text(254),
+        Length(max=254), Regexp(EMAIL_PATTERN, message="Enter an email address.")])
+    password = PasswordField("Password", validators=[
+        DataRequired(message="Enter your password."), safe_text(1024)])

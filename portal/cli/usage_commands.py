@@ -1,5 +1,91 @@
-"""Commands: to be built by the issue that owns them."""
+"""`api-key create|list|revoke`: API keys from the command line.
+
+The plaintext key is printed once, on stdout only, by `create`; afterwards only
+its display prefix exists anywhere. Every change is audited with the operator's
+login name, since there is no staff session on the command line.
+"""
+import getpass
+import sys
+
+import click
+
+from models import ApiKey, User, database
+
+from .. import api_keys, audit
+
+
+def _operator():
+    try:
+        return "cli:" + getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "cli"
+
+
+def _customer(email):
+    user = User.get_or_none(User.email == (email or "").strip().lower())
+    if user is None:
+        user = User.get_or_none(User.email == (email or "").strip())
+    if user is None:
+        click.echo("api-key: no customer with email %s" % email, err=True)
+        sys.exit(1)
+    return user
+
+
+@click.group("api-key")
+def api_key_group():
+    """Create, list and revoke customers' API keys."""
+
+
+@api_key_group.command("create")
+@click.argument("email")
+@click.option("--name", default="", help="A label for the key (e.g. 'Claude desktop').")
+def create_command(email, name):
+    """Create an API key for the customer EMAIL and print it once."""
+    if len(name) > api_keys.MAX_NAME_LENGTH or any(ord(c) < 32 for c in name):
+        click.echo("api-key: --name must be at most %d printable characters"
+                   % api_keys.MAX_NAME_LENGTH, err=True)
+        sys.exit(2)
+    user = _customer(email)
+    with database.atomic():
+        key, plaintext = api_keys.create_api_key(user, name)
+        audit.record("api_key.create", "api_key", key.id,
+                     after={"user_id": user.id, "prefix": key.prefix, "name": key.name},
+                     staff_email=_operator())
+    click.echo("Created API key %s for %s (shown once; only its hash is stored):"
+               % (key.prefix, user.email), err=True)
+    click.echo(plaintext)
+
+
+@api_key_group.command("list")
+@click.argument("email")
+def list_command(email):
+    """List the customer's keys (prefix, name, created, last used, revoked)."""
+    user = _customer(email)
+    for key in api_keys.keys_for(user.id):
+        click.echo("%d\t%s\t%s\tcreated %s\tlast used %s\t%s" % (
+            key.id, key.prefix, key.name or "-", key.created_at.isoformat(timespec="seconds"),
+            key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never",
+            "revoked %s" % key.revoked_at.isoformat(timespec="seconds")
+            if key.revoked_at else "live"))
+
+
+@api_key_group.command("revoke")
+@click.argument("key_id", type=int)
+def revoke_command(key_id):
+    """Revoke the key with id KEY_ID (see `api-key list`)."""
+    key = ApiKey.get_or_none(ApiKey.id == key_id)
+    if key is None:
+        click.echo("api-key: no key with id %d" % key_id, err=True)
+        sys.exit(1)
+    with database.atomic():
+        if not api_keys.revoke_api_key(key):
+            click.echo("api-key: key %s is already revoked" % key.prefix, err=True)
+            sys.exit(1)
+        audit.record("api_key.revoke", "api_key", key.id,
+                     before={"prefix": key.prefix, "revoked": False},
+                     after={"prefix": key.prefix, "revoked": True}, staff_email=_operator())
+    click.echo("Revoked %s" % key.prefix)
 
 
 def register(app):
-    pass
+    app.cli.add_command(api_key_group)

@@ -1,2 +1,220 @@
-"""Routes: to be built (see the issue that owns this blueprint)."""
-from . import bp  # noqa: F401
+"""Customer pages: the list (search, filters, sorts, keyset pages, CSV) and the detail page.
+
+Reading is open to every staff member; every write here (plan, division
+limit, API keys) is admin-only through the access policy (portal/access.py
+default for POST) and audited in the same transaction. Creating an API key is
+admin-only too: a key is a credential for the customer's accounting data, and
+the issue gives key management (revocation) to admins.
+"""
+import csv
+import io
+
+from flask import (Response, abort, current_app, flash, redirect, render_template, request,
+                   stream_with_context, url_for)
+
+from models import CONNECTION_STATUSES, ApiKey, PlanType, User, database, utcnow
+
+from .. import api_keys, audit, customer_list, customer_service
+from ..customer_service import CustomerError
+from . import bp
+from .forms import ActionForm, ApiKeyForm, DivisionLimitForm, PlanForm
+
+CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 600, 160, 20
+
+
+def _list_url(filters, **cursor):
+    return url_for("customers.index", **filters.as_args(), **cursor)
+
+
+@bp.get("/")
+def index():
+    filters = customer_list.CustomerFilters.from_args(request.args)
+    try:
+        page = customer_list.customer_page(filters, after=request.args.get("after"),
+                                           before=request.args.get("before"),
+                                           limit=customer_list.PAGE_SIZE)
+    except customer_list.BadCursor:
+        flash("That page link is no longer valid; showing the first page.", "warning")
+        return redirect(_list_url(filters))
+    return render_template(
+        "customers/index.html", filters=filters, page=page,
+        plans=PlanType.values(), statuses=CONNECTION_STATUSES, sorts=customer_list.SORTS,
+        next_url=_list_url(filters, after=page.next_cursor) if page.next_cursor else None,
+        prev_url=_list_url(filters, before=page.prev_cursor) if page.prev_cursor else None,
+        first_url=_list_url(filters) if page.prev_cursor else None,
+        export_url=url_for("customers.export", **filters.as_args()))
+
+
+@bp.get("/export.csv")
+def export():
+    """The filtered list as CSV, streamed in keyset batches (constant memory)."""
+    filters = customer_list.CustomerFilters.from_args(request.args)
+    now = utcnow()
+
+    def generate():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(customer_list.CSV_HEADER)
+        for n, (user, calls, statuses) in enumerate(
+                customer_list.iter_customers(filters, now=now), 1):
+            writer.writerow(customer_list.csv_row(user, calls, statuses))
+            if n % 500 == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    stamp = now.strftime("%Y%m%d-%H%M%S")
+    return Response(stream_with_context(generate()), mimetype="text/csv", headers={
+        "Content-Disposition": 'attachment; filename="customers-%s.csv"' % stamp,
+        "Cache-Control": "no-store"})
+
+
+def chart_bars(series, width=CHART_WIDTH, height=CHART_HEIGHT, pad=CHART_PAD):
+    """Bar geometry for the inline SVG usage chart (no script, no style attributes)."""
+    top = max([calls for _, calls, _ in series] + [1])
+    slot = (width - pad) / max(1, len(series))
+    usable = height - pad
+    bars = []
+    for i, (day, calls, errors) in enumerate(series):
+        h = usable * calls / top
+        eh = usable * errors / top
+        x = pad + i * slot
+        bars.append({"day": day, "calls": calls, "errors": errors,
+                     "x": round(x + 1, 1), "w": round(max(1.0, slot - 2), 1),
+                     "y": round(usable - h, 1), "h": round(h, 1),
+                     "ey": round(usable - eh, 1), "eh": round(eh, 1)})
+    return {"bars": bars, "top": top, "width": width, "height": height, "pad": pad,
+            "baseline": usable}
+
+
+def _render_detail(user_id, status=200, **extra):
+    detail = customer_service.customer_detail(user_id)
+    if detail is None:
+        abort(404)
+    user = detail["user"]
+    views = current_app.view_functions
+    plan_form = extra.pop("plan_form", None) or PlanForm(plan=str(user.plan), formdata=None)
+    limit_form = extra.pop("limit_form", None) or DivisionLimitForm(formdata=None)
+    html = render_template(
+        "customers/detail.html", d=detail, user=user, chart=chart_bars(detail["chart"]),
+        plan_form=plan_form, limit_form=limit_form,
+        key_form=extra.pop("key_form", None) or ApiKeyForm(formdata=None),
+        action_form=ActionForm(formdata=None),
+        link_connections="connections.detail" in views,
+        reply_url=(url_for("templates_admin.compose_reply", user_id=user.id)
+                   if "templates_admin.compose_reply" in views else None),
+        **extra)
+    response = current_app.make_response((html, status))
+    response.headers["Cache-Control"] = "no-store"  # a new key may be on the page
+    return response
+
+
+@bp.get("/<int:user_id>")
+def detail(user_id):
+    return _render_detail(user_id)
+
+
+def _user_or_404(user_id):
+    user = User.get_or_none(User.id == user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.post("/<int:user_id>/plan")
+def change_plan(user_id):
+    """Two steps: the first POST shows what changes (preview), the confirmed one saves."""
+    user = _user_or_404(user_id)
+    form = PlanForm()
+    if not form.validate_on_submit():
+        return _render_detail(user_id, 400, plan_form=form)
+    if form.confirm.data != "yes":
+        if form.plan.data == str(user.plan):
+            flash("The customer is already on the %s plan." % user.plan, "warning")
+            return redirect(url_for("customers.detail", user_id=user_id))
+        preview = {"from": str(user.plan), "to": form.plan.data,
+                   "from_limits": customer_service.plan_limits(user.plan),
+                   "to_limits": customer_service.plan_limits(form.plan.data)}
+        return _render_detail(user_id, plan_form=form, plan_preview=preview)
+    try:
+        with database.atomic():
+            before, after = customer_service.change_plan(user, form.plan.data)
+            audit.record("customer.plan_change", "user", user.id,
+                         before={"plan": before}, after={"plan": after})
+    except CustomerError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("customers.detail", user_id=user_id))
+    flash("Plan changed from %s to %s." % (before, after), "success")
+    return redirect(url_for("customers.detail", user_id=user_id))
+
+
+@bp.post("/<int:user_id>/division-limit")
+def set_division_limit(user_id):
+    user = _user_or_404(user_id)
+    form = DivisionLimitForm()
+    if not form.validate_on_submit():
+        return _render_detail(user_id, 400, limit_form=form)
+    value = None if form.unlimited.data else form.max_divisions.data
+    try:
+        with database.atomic():
+            before, after = customer_service.set_division_limit(user, value,
+                                                                (form.reason.data or "").strip())
+            audit.record("customer.division_limit_set", "user", user.id,
+                         before=before, after=after)
+    except CustomerError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("customers.detail", user_id=user_id))
+    flash("Division limit set to %s." % ("unlimited" if value is None else value), "success")
+    return redirect(url_for("customers.detail", user_id=user_id))
+
+
+@bp.post("/<int:user_id>/division-limit/clear")
+def clear_division_limit(user_id):
+    user = _user_or_404(user_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        with database.atomic():
+            before, after = customer_service.clear_division_limit(user)
+            audit.record("customer.division_limit_clear", "user", user.id,
+                         before=before, after=after)
+    except CustomerError as exc:
+        flash(str(exc), "warning")
+        return redirect(url_for("customers.detail", user_id=user_id))
+    flash("Division limit back to the plan default.", "success")
+    return redirect(url_for("customers.detail", user_id=user_id))
+
+
+@bp.post("/<int:user_id>/api-keys")
+def create_api_key(user_id):
+    """Shows the new key on this response only: it is never stored, flashed or redirected."""
+    user = _user_or_404(user_id)
+    form = ApiKeyForm()
+    if not form.validate_on_submit():
+        return _render_detail(user_id, 400, key_form=form)
+    with database.atomic():
+        key, plaintext = api_keys.create_api_key(user, (form.name.data or "").strip())
+        audit.record("api_key.create", "api_key", key.id,
+                     after={"user_id": user.id, "prefix": key.prefix, "name": key.name})
+    return _render_detail(user_id, new_key=plaintext, new_key_record=key)
+
+
+@bp.post("/<int:user_id>/api-keys/<int:key_id>/revoke")
+def revoke_api_key(user_id, key_id):
+    key = ApiKey.get_or_none((ApiKey.id == key_id) & (ApiKey.user == user_id))
+    if key is None:
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    with database.atomic():
+        revoked = api_keys.revoke_api_key(key)
+        if revoked:
+            audit.record("api_key.revoke", "api_key", key.id,
+                         before={"prefix": key.prefix, "revoked": False},
+                         after={"prefix": key.prefix, "revoked": True})
+    if revoked:
+        flash("Key %s revoked; it stops working immediately." % key.prefix, "success")
+    else:
+        flash("Key %s was already revoked." % key.prefix, "warning")
+    return redirect(url_for("customers.detail", user_id=user_id))

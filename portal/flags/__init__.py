@@ -3,6 +3,8 @@ from flask import Blueprint
 from ..access import register_policy
 
 bp = Blueprint("flags", __name__, url_prefix="/flags")
-register_policy("flags", kind="staff")
+# Support staff read the flags page; every write (POST) is admin-only by the
+# default policy, and the edit form page is admin-only even to open.
+register_policy("flags", kind="staff", admin_pages=("flags.edit",))
 
 from . import routes  # noqa: E402,F401

@@ -1,2 +1,151 @@
-"""Routes: to be built (see the issue that owns this blueprint)."""
-from . import bp  # noqa: F401
+"""The feature-flag page: global state, plan overrides and customer overrides.
+
+Support staff read it; admins create, edit, toggle and delete flags and set
+overrides. Every write is audited in the same transaction as the change.
+"""
+from flask import abort, flash, redirect, render_template, url_for
+
+from models import FeatureFlag, PlanType, User, database
+
+from .. import audit, flags_service
+from . import bp
+from .forms import ActionForm, CustomerOverrideForm, FlagEditForm, FlagForm, PlanOverridesForm
+
+STATE = {"on": True, "off": False, "": None, "clear": None}
+
+
+def _flag_or_404(flag_id):
+    flag = FeatureFlag.get_or_none(FeatureFlag.id == flag_id)
+    if flag is None:
+        abort(404)
+    return flag
+
+
+def _plan_form(entry):
+    form = PlanOverridesForm(formdata=None)
+    for plan in PlanType:
+        value = entry["plans"].get(plan.value)
+        getattr(form, "plan_" + plan.value).data = "" if value is None else (
+            "on" if value else "off")
+    return form
+
+
+def _render_index(status=200, create_form=None):
+    overview = flags_service.flag_overview()
+    return render_template(
+        "flags/index.html", overview=overview, plans=PlanType.values(),
+        create_form=create_form or FlagForm(formdata=None),
+        plan_forms={e["flag"].id: _plan_form(e) for e in overview},
+        customer_form=CustomerOverrideForm(formdata=None),
+        action_form=ActionForm(formdata=None)), status
+
+
+@bp.get("/")
+def index():
+    return _render_index()
+
+
+@bp.post("/")
+def create():
+    form = FlagForm()
+    if not form.validate_on_submit():
+        return _render_index(400, form)
+    if FeatureFlag.get_or_none(FeatureFlag.key == form.key.data):
+        form.key.errors.append("A flag with this key exists already.")
+        return _render_index(400, form)
+    with database.atomic():
+        flag = flags_service.create_flag(form.key.data, (form.description.data or "").strip(),
+                                         form.enabled.data)
+        audit.record("flag.create", "feature_flag", flag.id, after=flags_service.snapshot(flag))
+    flash("Flag %s created (%s globally)." % (flag.key, "on" if flag.enabled else "off"),
+          "success")
+    return redirect(url_for("flags.index"))
+
+
+@bp.route("/<int:flag_id>/edit", methods=["GET", "POST"])
+def edit(flag_id):
+    flag = _flag_or_404(flag_id)
+    form = FlagEditForm(obj=flag)
+    if form.validate_on_submit():
+        with database.atomic():
+            before = flags_service.snapshot(flag)
+            flags_service.update_flag(flag, (form.description.data or "").strip(),
+                                      form.enabled.data)
+            audit.record("flag.update", "feature_flag", flag.id, before=before,
+                         after=flags_service.snapshot(flag))
+        flash("Flag %s saved." % flag.key, "success")
+        return redirect(url_for("flags.index"))
+    return render_template("flags/edit.html", flag=flag, form=form), \
+        400 if form.errors else 200
+
+
+@bp.post("/<int:flag_id>/toggle")
+def toggle(flag_id):
+    flag = _flag_or_404(flag_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    with database.atomic():
+        before = flags_service.snapshot(flag)
+        flags_service.update_flag(flag, flag.description, not flag.enabled)
+        audit.record("flag.toggle", "feature_flag", flag.id, before=before,
+                     after=flags_service.snapshot(flag))
+    flash("Flag %s is now %s globally." % (flag.key, "on" if flag.enabled else "off"), "success")
+    return redirect(url_for("flags.index"))
+
+
+@bp.post("/<int:flag_id>/plans")
+def set_plan_overrides(flag_id):
+    flag = _flag_or_404(flag_id)
+    form = PlanOverridesForm()
+    if not form.validate_on_submit():
+        flash("Choose inherit, on or off for each plan.", "error")
+        return redirect(url_for("flags.index"))
+    changes = {}
+    with database.atomic():
+        for plan in PlanType:
+            wanted = STATE[getattr(form, "plan_" + plan.value).data or ""]
+            before = flags_service.set_plan_override(flag, plan, wanted)
+            if before != wanted:
+                changes[plan.value] = {"before": before, "after": wanted}
+        if changes:
+            audit.record("flag.plan_overrides", "feature_flag", flag.id,
+                         before={p: c["before"] for p, c in changes.items()},
+                         after={p: c["after"] for p, c in changes.items()})
+    flash("Plan overrides of %s saved (%d changed)." % (flag.key, len(changes)), "success")
+    return redirect(url_for("flags.index"))
+
+
+@bp.post("/<int:flag_id>/customers")
+def set_customer_override(flag_id):
+    flag = _flag_or_404(flag_id)
+    form = CustomerOverrideForm()
+    if not form.validate_on_submit():
+        flash("Enter a customer email and a state.", "error")
+        return redirect(url_for("flags.index"))
+    email = form.email.data.strip()
+    user = User.get_or_none(User.email == email.lower()) or User.get_or_none(User.email == email)
+    if user is None:
+        flash("No customer with email %s." % email, "error")
+        return redirect(url_for("flags.index"))
+    wanted = STATE[form.state.data]
+    with database.atomic():
+        before = flags_service.set_customer_override(flag, user, wanted)
+        audit.record("flag.customer_override", "feature_flag", flag.id,
+                     before={"user_id": user.id, "enabled": before},
+                     after={"user_id": user.id, "enabled": wanted})
+    flash("%s for %s: %s." % (flag.key, user.email, {True: "on", False: "off",
+                                                    None: "override removed"}[wanted]),
+          "success")
+    return redirect(url_for("flags.index"))
+
+
+@bp.post("/<int:flag_id>/delete")
+def delete(flag_id):
+    flag = _flag_or_404(flag_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    with database.atomic():
+        audit.record("flag.delete", "feature_flag", flag.id, before=flags_service.snapshot(flag))
+        flag.delete_instance(recursive=True)
+    flash("Flag %s deleted, with its overrides." % flag.key, "success")
+    return redirect(url_for("flags.index"))

@@ -1,2 +1,83 @@
-"""Routes: to be built (see the issue that owns this blueprint)."""
-from . import bp  # noqa: F401
+"""The outbox: every stored message (MAIL_URL=outbox: and copies of SMTP sends).
+
+The HTML part of a message is customer-facing markup, so it is never put
+into a portal page: the message page embeds it in a sandboxed iframe whose
+source (`message_html`) is served with its own strict CSP (no scripts, no
+network, no forms) and may only be framed by this site.
+"""
+import json
+
+from flask import abort, make_response, render_template, request, url_for
+
+from models import OutboxMessage
+
+from . import bp
+
+PAGE_SIZE = 50
+KINDS = (("outreach", "Outreach"), ("support_reply", "Support reply"))
+
+# `sandbox` in the CSP makes the document script-less and origin-less even if
+# it is opened directly; nothing may be loaded except inline styles and data: images.
+MESSAGE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+               "base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox")
+
+
+def _int_arg(name):
+    try:
+        return int(request.args.get(name) or 0) or None
+    except ValueError:
+        return None
+
+
+@bp.route("/")
+def outbox():
+    q = (request.args.get("q") or "").strip()[:200]
+    kind = request.args.get("kind") or ""
+    if kind not in dict(KINDS):
+        kind = ""
+    before = _int_arg("before")
+    query = OutboxMessage.select()
+    if q:
+        query = query.where(OutboxMessage.to_addr.contains(q)
+                            | OutboxMessage.subject.contains(q))
+    if kind:
+        query = query.where(OutboxMessage.kind == kind)
+    if before:
+        query = query.where(OutboxMessage.id < before)  # keyset: newest first
+    rows = list(query.order_by(OutboxMessage.id.desc()).limit(PAGE_SIZE + 1))
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    args = {k: v for k, v in (("q", q), ("kind", kind)) if v}
+    next_url = url_for(".outbox", before=rows[-1].id, **args) if more else None
+    first_url = url_for(".outbox", **args) if before else None
+    return render_template("mailbox/outbox.html", rows=rows, q=q, kind=kind, kinds=KINDS,
+                           next_url=next_url, first_url=first_url)
+
+
+def _message_or_404(message_id):
+    message = OutboxMessage.get_or_none(OutboxMessage.id == message_id)
+    if message is None:
+        abort(404)
+    return message
+
+
+@bp.route("/<int:message_id>")
+def message(message_id):
+    msg = _message_or_404(message_id)
+    try:
+        headers = sorted(json.loads(msg.headers or "{}").items())
+    except ValueError:
+        headers = []
+    return render_template("mailbox/message.html", msg=msg, headers=headers,
+                           kinds=dict(KINDS))
+
+
+@bp.route("/<int:message_id>/html")
+def message_html(message_id):
+    msg = _message_or_404(message_id)
+    response = make_response(msg.html_body or "")
+    response.headers["Content-Type"] = "text/html; charset=utf-8"
+    response.headers["Content-Security-Policy"] = MESSAGE_CSP
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,8 +1,20 @@
+"""Admin pages for outreach email templates and support reply templates.
+
+Reading is open to every staff member; writing is admin-only, except composing,
+sending and copying a support reply (support_actions). The edit/create/delete
+pages are admin-only even to look at, because they only lead to writes.
+"""
 from flask import Blueprint
 
 from ..access import register_policy
 
 bp = Blueprint("templates_admin", __name__, url_prefix="/templates")
-register_policy("templates_admin", kind="staff")
+register_policy(
+    "templates_admin", kind="staff",
+    support_actions=("templates_admin.compose_reply", "templates_admin.reply_copied"),
+    admin_pages=("templates_admin.new_template", "templates_admin.edit_template",
+                 "templates_admin.delete_template"),
+    json_endpoints=("templates_admin.reply_copied",),
+)
 
 from . import routes  # noqa: E402,F401

@@ -1,2 +1,103 @@
-"""Routes: to be built (see the issue that owns this blueprint)."""
-from . import bp  # noqa: F401
+"""The request log (raw api_usage rows): filters, keyset pages, CSV export."""
+import csv
+import datetime
+import io
+
+from urllib.parse import urlencode
+
+from flask import Response, flash, render_template, request, stream_with_context, url_for
+
+from models import utcnow
+
+from .. import request_log
+from ..request_log import BadCursor, LogFilter
+from . import bp
+from .forms import RequestLogFilterForm
+from .links import LOG_FILTER_ARGS, customer_url
+
+CSV_COLUMNS = ["id", "timestamp", "email", "user_id", "endpoint", "response_status",
+               "duration_ms"]
+
+
+def _filter_from_form(form):
+    """(LogFilter, customer_missing). An unknown email matches no row at all."""
+    data = form.data
+    user_id, missing = None, False
+    if data["customer"]:
+        user_id = request_log.customer_id_for_email(data["customer"])
+        missing = user_id is None
+    start, end = request_log.day_range(data["date_from"], data["date_to"])
+    return LogFilter(user_id=-1 if missing else user_id,
+                     endpoint=(data["endpoint"] or "").strip() or None,
+                     status_class=request_log.STATUS_CLASSES.get(data["status"]),
+                     start=start, end=end), missing
+
+
+@bp.get("/requests")
+def requests():
+    form = RequestLogFilterForm(request.args)
+    if request.args and not form.validate():
+        return render_template("usage/requests.html", form=form, page=None,
+                               endpoints=[]), 400
+    log_filter, missing = _filter_from_form(form)
+    if missing:
+        flash("No customer has the email %s." % form.customer.data, "warning")
+    try:
+        page = request_log.fetch_page(log_filter, before=request.args.get("before"),
+                                      after=request.args.get("after"),
+                                      page_size=request_log.PAGE_SIZE)
+    except BadCursor:
+        flash("That page link is no longer valid; showing the newest rows.", "warning")
+        page = request_log.fetch_page(log_filter, page_size=request_log.PAGE_SIZE)
+    endpoints = request_log.known_endpoints(utcnow().date() - datetime.timedelta(days=90))
+    _add_row_links(page.rows)
+    return render_template("usage/requests.html", form=form, page=page, endpoints=endpoints)
+
+
+def _add_row_links(rows):
+    """Per-row drill-down links, built in Python once per page: 50 rows x url_for
+    in the template cost more than the page's queries."""
+    base = url_for("usage.requests")
+    kept = {k: request.args.get(k) for k in LOG_FILTER_ARGS if request.args.get(k)}
+    details = {}
+    for r in rows:
+        r["customer_link"] = base + "?" + urlencode({**kept, "customer": r["email"]})
+        r["endpoint_link"] = base + "?" + urlencode({**kept, "endpoint": r["endpoint"]})
+        if r["user_id"] not in details:
+            details[r["user_id"]] = customer_url(r["user_id"])
+        r["detail_link"] = details[r["user_id"]]
+
+
+def _csv_cell(value):
+    """Neutralise spreadsheet formulas in customer-supplied text (CSV injection)."""
+    if value is None:
+        return ""
+    text = value.isoformat(sep=" ") if hasattr(value, "isoformat") else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+@bp.get("/requests.csv")
+def requests_csv():
+    form = RequestLogFilterForm(request.args)
+    if request.args and not form.validate():
+        return render_template("usage/requests.html", form=form, page=None,
+                               endpoints=[]), 400
+    log_filter, _ = _filter_from_form(form)
+
+    def generate():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        for n, row in enumerate(request_log.iter_rows(log_filter), 1):
+            writer.writerow([_csv_cell(row[c]) for c in CSV_COLUMNS])
+            if n % 500 == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(stream_with_context(generate()), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=requests.csv",
+                             "Cache-Control": "no-store"})

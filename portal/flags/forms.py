@@ -1,0 +1,41 @@
+"""Forms of the feature-flag page (CSRF-protected via BaseForm)."""
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Regexp
+
+from models import PlanType
+
+from ..flags_service import FLAG_KEY_PATTERN, FLAG_KEY_RULE
+from ..forms_common import BaseForm
+
+OVERRIDE_CHOICES = {"": "inherit global", "on": "on", "off": "off"}
+
+
+class FlagForm(BaseForm):
+    key = StringField("Key", validators=[DataRequired(), Length(max=64),
+                                         Regexp(FLAG_KEY_PATTERN, message="Use " + FLAG_KEY_RULE)])
+    description = TextAreaField("Description", validators=[Length(max=2000)])
+    enabled = BooleanField("On globally")
+
+
+class FlagEditForm(BaseForm):
+    description = TextAreaField("Description", validators=[Length(max=2000)])
+    enabled = BooleanField("On globally")
+
+
+class PlanOverridesForm(BaseForm):
+    """One select per plan, built from PlanType (no plan can be forgotten)."""
+
+
+for _plan in PlanType:
+    setattr(PlanOverridesForm, "plan_" + _plan.value,
+            SelectField(_plan.value.capitalize(), choices=OVERRIDE_CHOICES, default=""))
+
+
+class CustomerOverrideForm(BaseForm):
+    email = StringField("Customer email", validators=[DataRequired(), Length(max=254)])
+    state = SelectField("State", choices={"on": "on", "off": "off",
+                                          "clear": "remove override"})
+
+
+class ActionForm(BaseForm):
+    """No fields: the CSRF token of an action button."""

@@ -1,0 +1,110 @@
+"""Shared form rules: every form rejects bad text with a clear message, never a 500.
+
+Two ways to use it (both stable API, other blueprints import them):
+
+* `safe_text(max_len=SHORT_FIELD_MAX, multiline=False)` — a WTForms validator
+  that refuses control characters, text that was not valid UTF-8 (decoded to
+  U+FFFD by the form parser) and text longer than `max_len` characters.
+  Use `multiline=True` for text areas (allows newline, carriage return, tab)
+  and a larger `max_len` for long bodies (e.g. LONG_FIELD_MAX).
+
+* `BaseForm` — a FlaskForm (so CSRF-protected) that applies the same check to
+  every text field that does not already carry a `safe_text` validator:
+  StringField/PasswordField/SearchField etc. get the short-field rule
+  (10 KB, single line), TextAreaField gets the multiline rule with
+  LONG_FIELD_MAX. Subclass it instead of FlaskForm and the defaults hold.
+
+Empty input is the job of DataRequired / InputRequired as usual; `safe_text`
+also strips nothing, so "required" still sees what the user sent.
+"""
+import unicodedata
+
+from flask_wtf import FlaskForm
+from wtforms import TextAreaField
+from wtforms.fields.core import Field
+from wtforms.validators import ValidationError
+
+SHORT_FIELD_MAX = 10 * 1024       # "short field": names, subjects, search boxes, emails
+LONG_FIELD_MAX = 100 * 1024       # template bodies and other text areas
+MULTILINE_ALLOWED = frozenset("\n\r\t")
+
+CONTROL_MESSAGE = "Remove control characters (invisible characters such as NUL or ESC)."
+ENCODING_MESSAGE = "This text is not valid UTF-8; please retype it."
+
+
+def find_text_problem(value, max_len=SHORT_FIELD_MAX, multiline=False):
+    """The message explaining why `value` is not acceptable text, or None.
+
+    Usable outside WTForms (e.g. JSON handlers, CLI) with the same wording.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        value = str(value)
+    if "\ufffd" in value:
+        return ENCODING_MESSAGE
+    allowed = MULTILINE_ALLOWED if multiline else frozenset()
+    for ch in value:
+        if ch in allowed:
+            continue
+        # Cc = C0/C1 controls incl. DEL; Cs = lone surrogates (cannot be stored).
+        if unicodedata.category(ch) in ("Cc", "Cs") or ch in "\u2028\u2029":
+            return CONTROL_MESSAGE
+    if len(value) > max_len:
+        return "Too long: at most %d characters (you sent %d)." % (max_len, len(value))
+    return None
+
+
+class SafeText:
+    """WTForms validator; see the module docstring."""
+
+    field_flags = {}
+
+    def __init__(self, max_len=SHORT_FIELD_MAX, multiline=False):
+        self.max_len = max_len
+        self.multiline = multiline
+        # Lets browsers stop typing at the limit too (harmless if ignored).
+        self.field_flags = {"maxlength": max_len}
+
+    def __call__(self, form, field):
+        data = field.data
+        if isinstance(data, (list, tuple)):
+            values = data
+        else:
+            values = [data]
+        for value in values:
+            if value is None or not isinstance(value, str):
+                continue
+            problem = find_text_problem(value, self.max_len, self.multiline)
+            if problem:
+                raise ValidationError(problem)
+
+
+def safe_text(max_len=SHORT_FIELD_MAX, multiline=False):
+    """A validator refusing control characters, bad UTF-8 and oversize text."""
+    return SafeText(max_len=max_len, multiline=multiline)
+
+
+def _is_text_field(field):
+    # StringField and its subclasses (TextAreaField, PasswordField, SearchField,
+    # EmailField...) keep their data as str; choices/numbers/dates are parsed.
+    from wtforms import StringField
+    return isinstance(field, StringField)
+
+
+class BaseForm(FlaskForm):
+    """FlaskForm that applies the shared text rules to every text field."""
+
+    def validate(self, extra_validators=None):
+        extra = dict(extra_validators or {})
+        for name, field in self._fields.items():
+            if not isinstance(field, Field) or not _is_text_field(field):
+                continue
+            if any(isinstance(v, SafeText) for v in field.validators):
+                continue
+            if isinstance(field, TextAreaField):
+                rule = SafeText(LONG_FIELD_MAX, multiline=True)
+            else:
+                rule = SafeText(SHORT_FIELD_MAX)
+            extra[name] = list(extra.get(name, [])) + [rule]
+        return super().validate(extra_validators=extra)

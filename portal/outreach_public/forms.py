@@ -1,0 +1,5 @@
+from ..forms_common import BaseForm
+
+
+class UnsubscribeForm(BaseForm):
+    """Confirm button; the CSRF token is the point."""

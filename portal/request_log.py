@@ -1,0 +1,179 @@
+"""The request log: raw api_usage rows, filtered, with keyset pagination (no Flask).
+
+Rows are shown newest first, ordered by (timestamp, id): `id` breaks ties
+between calls with the same timestamp, so a page boundary never skips or
+repeats a row. A page is read with `LIMIT page_size + 1` after the cursor;
+there is no OFFSET and no COUNT, so page 1,000 costs what page 1 costs.
+
+Every filter has an index ending in (timestamp, id) (migration 0045):
+none -> idx_api_usage_time_id, customer -> idx_api_usage_user_month (user_id,
+timestamp; SQLite adds the rowid id, PostgreSQL sorts only the ties),
+endpoint -> idx_api_usage_endpoint_time, status class ->
+idx_api_usage_class_time on (response_status / 100). A date range becomes a
+range on timestamp in whichever index is used.
+"""
+import datetime
+import time
+from dataclasses import dataclass
+
+from peewee import SQL
+
+from models import ApiUsage, UsageDaily, User, database
+
+PAGE_SIZE = 50
+EXPORT_BATCH = 2000
+STATUS_CLASSES = {"2xx": 2, "3xx": 3, "4xx": 4, "5xx": 5}
+
+
+class BadCursor(ValueError):
+    """A pagination cursor that was not made by encode_cursor."""
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    user_id: int | None = None
+    endpoint: str | None = None
+    status_class: int | None = None  # 2..5
+    start: datetime.datetime | None = None  # inclusive
+    end: datetime.datetime | None = None  # exclusive
+
+
+@dataclass
+class LogPage:
+    rows: list  # dicts: id, timestamp, user_id, email, endpoint, response_status, duration_ms
+    newer: str | None  # cursor for the page of newer rows (`after=`), None on the first page
+    older: str | None  # cursor for the page of older rows (`before=`), None on the last page
+
+
+def day_range(date_from, date_to):
+    """Inclusive calendar days -> [start, end) naive UTC datetimes."""
+    start = datetime.datetime.combine(date_from, datetime.time()) if date_from else None
+    end = (datetime.datetime.combine(date_to, datetime.time()) + datetime.timedelta(days=1)
+           if date_to else None)
+    return start, end
+
+
+def encode_cursor(timestamp, row_id):
+    return "%s_%d" % (timestamp.isoformat(), row_id)
+
+
+def decode_cursor(value):
+    try:
+        stamp, _, row_id = value.rpartition("_")
+        return datetime.datetime.fromisoformat(stamp), int(row_id)
+    except (ValueError, AttributeError):
+        raise BadCursor("not a request log cursor: %r" % (value,))
+
+
+def filtered(log_filter):
+    f = log_filter
+    q = ApiUsage.select(ApiUsage.id, ApiUsage.timestamp, ApiUsage.user, ApiUsage.endpoint,
+                        ApiUsage.response_status, ApiUsage.duration_ms)
+    if f.user_id is not None:
+        q = q.where(ApiUsage.user == f.user_id)
+    if f.endpoint:
+        q = q.where(ApiUsage.endpoint == f.endpoint)
+    if f.status_class is not None:
+        # Same expression as idx_api_usage_class_time, so the index applies;
+        # the 100 must be a literal, not a bound parameter, for SQLite to match it.
+        q = q.where((ApiUsage.response_status / SQL("100")) == f.status_class)
+    if f.start is not None:
+        q = q.where(ApiUsage.timestamp >= f.start)
+    if f.end is not None:
+        q = q.where(ApiUsage.timestamp < f.end)
+    return q
+
+
+def _older_than(cursor):
+    ts, row_id = cursor
+    # `timestamp <= ts` bounds the index range on both engines; the OR only
+    # filters the rows that share ts.
+    return (ApiUsage.timestamp <= ts) & ((ApiUsage.timestamp < ts) | (ApiUsage.id < row_id))
+
+
+def _newer_than(cursor):
+    ts, row_id = cursor
+    return (ApiUsage.timestamp >= ts) & ((ApiUsage.timestamp > ts) | (ApiUsage.id > row_id))
+
+
+def _newest_first(q):
+    return q.order_by(ApiUsage.timestamp.desc(), ApiUsage.id.desc())
+
+
+def _with_emails(rows):
+    ids = {r["user"] for r in rows}
+    emails = dict(User.select(User.id, User.email).where(User.id.in_(list(ids))).tuples()) \
+        if ids else {}
+    for r in rows:
+        r["user_id"] = r.pop("user")
+        r["email"] = emails.get(r["user_id"], "")
+    return rows
+
+
+def fetch_page(log_filter, before=None, after=None, page_size=PAGE_SIZE):
+    """One page of rows. `before`/`after` are cursor strings (BadCursor if forged)."""
+    q = filtered(log_filter)
+    if after:
+        q = q.where(_newer_than(decode_cursor(after)))
+        rows = list(q.order_by(ApiUsage.timestamp.asc(), ApiUsage.id.asc())
+                    .limit(page_size + 1).dicts())
+        has_newer, has_older = len(rows) > page_size, True
+        rows = rows[:page_size][::-1]
+    else:
+        if before:
+            q = q.where(_older_than(decode_cursor(before)))
+        rows = list(_newest_first(q).limit(page_size + 1).dicts())
+        has_newer, has_older = bool(before), len(rows) > page_size
+        rows = rows[:page_size]
+    _with_emails(rows)
+    if not rows:
+        return LogPage(rows, None, None)
+    return LogPage(
+        rows,
+        newer=encode_cursor(rows[0]["timestamp"], rows[0]["id"]) if has_newer else None,
+        older=encode_cursor(rows[-1]["timestamp"], rows[-1]["id"]) if has_older else None,
+    )
+
+
+def iter_rows(log_filter, batch_size=None):
+    """Every filtered row, newest first, read in keyset batches (for CSV export)."""
+    batch_size = batch_size or EXPORT_BATCH
+    cursor = None
+    while True:
+        q = filtered(log_filter)
+        if cursor:
+            q = q.where(_older_than(cursor))
+        batch = list(_newest_first(q).limit(batch_size).dicts())
+        if not batch:
+            return
+        yield from _with_emails(batch)
+        if len(batch) < batch_size:
+            return
+        cursor = (batch[-1]["timestamp"], batch[-1]["id"])
+
+
+def customer_id_for_email(email):
+    email = email.strip()
+    user = User.select(User.id).where(User.email.in_({email, email.lower()})).first()
+    return user.id if user else None
+
+
+_ENDPOINTS_CACHE = {}
+ENDPOINTS_CACHE_SECONDS = 60
+
+
+def known_endpoints(since_day, clock=time.monotonic):
+    """Endpoint names seen since `since_day`, for the filter's suggestions (from the rollup).
+
+    Only suggestions, so a minute-old list is fine; caching it keeps a DISTINCT
+    over 90 days of usage_daily off every page view.
+    """
+    key = (id(database.obj), since_day)
+    hit = _ENDPOINTS_CACHE.get(key)
+    if hit and clock() - hit[0] < ENDPOINTS_CACHE_SECONDS:
+        return hit[1]
+    names = [e for (e,) in UsageDaily.select(UsageDaily.endpoint).distinct()
+             .where(UsageDaily.day >= since_day).order_by(UsageDaily.endpoint).limit(500).tuples()]
+    _ENDPOINTS_CACHE.clear()
+    _ENDPOINTS_CACHE[key] = (clock(), names)
+    return names

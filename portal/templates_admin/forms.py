@@ -1,0 +1,44 @@
+"""Forms of the template pages (all CSRF-protected through BaseForm)."""
+from wtforms import HiddenField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from ..forms_common import BaseForm, safe_text
+from ..template_engine import MAX_BODY_SOURCE, MAX_SUBJECT_SOURCE
+from ..template_store import MAX_NAME
+
+
+def normalize_newlines(value):
+    """Browsers submit textareas with CRLF; store and diff plain LF."""
+    return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
+
+
+class TemplateForm(BaseForm):
+    group = SelectField("Trigger", validators=[DataRequired()])
+    name = StringField("Name", validators=[DataRequired(message="A name is required."),
+                                           Length(max=MAX_NAME)])
+    subject = StringField("Subject", validators=[
+        DataRequired(message="A subject is required."), Length(max=MAX_SUBJECT_SOURCE)])
+    body = TextAreaField("Body", validators=[
+        DataRequired(message="A body is required."),
+        safe_text(MAX_BODY_SOURCE, multiline=True)], filters=[normalize_newlines],
+        render_kw={"rows": 18})
+    preview_email = StringField("Preview for customer (email, optional)", validators=[
+        Optional(), Length(max=320)])
+    preview = SubmitField("Preview")
+    save = SubmitField("Save")
+
+
+class ComposeForm(BaseForm):
+    template_id = HiddenField()
+    subject = StringField("Subject", validators=[
+        DataRequired(message="A subject is required."), Length(max=MAX_SUBJECT_SOURCE)])
+    body = TextAreaField("Message", validators=[
+        DataRequired(message="The message is empty."),
+        safe_text(MAX_BODY_SOURCE, multiline=True)], filters=[normalize_newlines],
+        render_kw={"rows": 16})
+    preview = SubmitField("Update preview")
+    send = SubmitField("Send email")
+
+
+class ConfirmForm(BaseForm):
+    """Empty form: the CSRF token is the point (delete, restore, duplicate)."""
