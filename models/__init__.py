@@ -4,7 +4,7 @@ Models know nothing of Flask. Table, column and index names in the contract
 (../shared/DESIGN.md) are kept exactly. Every timestamp is naive UTC.
 Migrations in migrations/ create exactly this schema; a test compares them.
 """
-from peewee import (SQL, AutoField, BigAutoField, BooleanField, CharField,
+from peewee import (SQL, BigAutoField, BooleanField, CharField,
                     Check, CompositeKey, DateField, DateTimeField,
                     ForeignKeyField, IntegerField, TextField, fn)
 

@@ -298,11 +298,5 @@ CSV_HEADER = ["id", "email", "name", "plan", "created_at", "last_active_at",
 def csv_row(user, calls, statuses):
     def iso(ts):
         return ts.strftime("%Y-%m-%dT%H:%M:%SZ") if ts else ""
-    return [user.id, _cell(user.email), _cell(user.name), str(user.plan), iso(user.created_at),
+    return [user.id, user.email, user.name, str(user.plan), iso(user.created_at),
             iso(user.last_active_at), calls, len(statuses), " ".join(sorted(set(statuses)))]
-
-
-def _cell(text):
-    """Customer-typed text must not run as a formula in a spreadsheet (CSV injection)."""
-    text = text or ""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -8,7 +8,6 @@ see each other's rows. Migrations run once per session; every test starts
 from empty tables.
 """
 import os
-import re
 import socket
 import threading
 import uuid

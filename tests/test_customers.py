@@ -167,7 +167,7 @@ def test_search_is_a_case_insensitive_prefix_on_email_or_name(app):
 def test_filters_by_plan_and_connection_status(app):
     a = User.create(email="a@example.nl", plan="starter")
     b = User.create(email="b@example.nl", plan="pro")
-    c = User.create(email="c@example.nl", plan="starter")
+    User.create(email="c@example.nl", plan="starter")  # no connection at all
     Connection.create(user=a, division=1, status="active")
     Connection.create(user=a, division=2, status="refresh_failed")
     Connection.create(user=b, division=1, status="retry_pending")

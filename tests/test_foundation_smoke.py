@@ -1,4 +1,4 @@
-from tests.conftest import ADMIN_EMAIL, SUPPORT_EMAIL
+from tests.conftest import ADMIN_EMAIL
 
 
 def test_healthz_is_public_json(client):

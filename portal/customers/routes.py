@@ -6,16 +6,15 @@ default for POST) and audited in the same transaction. Creating an API key is
 admin-only too: a key is a credential for the customer's accounting data, and
 the issue gives key management (revocation) to admins.
 """
-import csv
-import io
 
-from flask import (Response, abort, current_app, flash, redirect, render_template, request,
-                   stream_with_context, url_for)
+from flask import (abort, current_app, flash, redirect, render_template, request,
+                   url_for)
 
 from models import CONNECTION_STATUSES, ApiKey, PlanType, User, database, utcnow
 
 from .. import api_keys, audit, customer_list, customer_service
 from ..customer_service import CustomerError
+from ..csv_export import csv_response
 from . import bp
 from .forms import ActionForm, ApiKeyForm, DivisionLimitForm, PlanForm
 
@@ -51,23 +50,10 @@ def export():
     filters = customer_list.CustomerFilters.from_args(request.args)
     now = utcnow()
 
-    def generate():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(customer_list.CSV_HEADER)
-        for n, (user, calls, statuses) in enumerate(
-                customer_list.iter_customers(filters, now=now), 1):
-            writer.writerow(customer_list.csv_row(user, calls, statuses))
-            if n % 500 == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    stamp = now.strftime("%Y%m%d-%H%M%S")
-    return Response(stream_with_context(generate()), mimetype="text/csv", headers={
-        "Content-Disposition": 'attachment; filename="customers-%s.csv"' % stamp,
-        "Cache-Control": "no-store"})
+    rows = (customer_list.csv_row(user, calls, statuses)
+            for user, calls, statuses in customer_list.iter_customers(filters, now=now))
+    return csv_response(customer_list.CSV_HEADER, rows,
+                        "customers-%s.csv" % now.strftime("%Y%m%d-%H%M%S"))
 
 
 def chart_bars(series, width=CHART_WIDTH, height=CHART_HEIGHT, pad=CHART_PAD):

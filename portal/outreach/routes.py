@@ -4,20 +4,19 @@ Thin: the engine (portal.outreach_service) and the log reader
 (portal.outreach_reports) hold the logic. Every write is audited in the same
 transaction as the change.
 """
-import csv
 import datetime
-import io
 import json
 from urllib.parse import urlencode
 
-from flask import (Response, abort, current_app, flash, make_response, redirect,
-                   render_template, request, stream_with_context, url_for)
+from flask import (abort, current_app, flash, make_response, redirect,
+                   render_template, request, url_for)
 
 from models import OutreachCampaign, ResponseTemplate, database, utcnow
 
 from .. import audit, outreach_reports, outreach_service
 from ..outreach_params import PARAM_SPECS, campaign_params, campaign_plans, validate_params
 from ..outreach_triggers import TRIGGER_LABELS
+from ..csv_export import csv_response
 from . import bp
 from .forms import PARAM_PREFIX, LogFilterForm, campaign_form_class
 
@@ -235,14 +234,6 @@ CSV_COLUMNS = ["id", "created_at", "email", "campaign_name", "trigger", "status"
                "subject", "message_id"]
 
 
-def _csv_cell(value):
-    """Neutralise spreadsheet formulas (CSV injection)."""
-    if value is None:
-        return ""
-    text = value.isoformat(sep=" ") if hasattr(value, "isoformat") else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @bp.get("/log.csv")
 def log_csv():
     form = _log_form()
@@ -250,21 +241,8 @@ def log_csv():
         return render_template("outreach/log.html", form=form, page=None, log_url=log_url), 400
     log_filter = _log_filter(form)
 
-    def generate():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
-        for n, row in enumerate(outreach_reports.iter_rows(log_filter), 1):
-            writer.writerow([_csv_cell(row[c]) for c in CSV_COLUMNS])
-            if n % 500 == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    return Response(stream_with_context(generate()), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=outreach-log.csv",
-                             "Cache-Control": "no-store"})
+    rows = ([row[c] for c in CSV_COLUMNS] for row in outreach_reports.iter_rows(log_filter))
+    return csv_response(CSV_COLUMNS, rows, "outreach-log.csv")
 
 
 @bp.get("/log/<int:entry_id>")

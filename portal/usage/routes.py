@@ -1,16 +1,15 @@
 """The request log (raw api_usage rows): filters, keyset pages, CSV export."""
-import csv
 import datetime
-import io
 
 from urllib.parse import urlencode
 
-from flask import Response, flash, render_template, request, stream_with_context, url_for
+from flask import flash, render_template, request, url_for
 
 from models import utcnow
 
 from .. import request_log
 from ..request_log import BadCursor, LogFilter
+from ..csv_export import csv_response
 from . import bp
 from .forms import RequestLogFilterForm
 from .links import LOG_FILTER_ARGS, customer_url
@@ -68,16 +67,6 @@ def _add_row_links(rows):
         r["detail_link"] = details[r["user_id"]]
 
 
-def _csv_cell(value):
-    """Neutralise spreadsheet formulas in customer-supplied text (CSV injection)."""
-    if value is None:
-        return ""
-    text = value.isoformat(sep=" ") if hasattr(value, "isoformat") else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
 @bp.get("/requests.csv")
 def requests_csv():
     form = RequestLogFilterForm(request.args)
@@ -86,18 +75,5 @@ def requests_csv():
                                endpoints=[]), 400
     log_filter, _ = _filter_from_form(form)
 
-    def generate():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
-        for n, row in enumerate(request_log.iter_rows(log_filter), 1):
-            writer.writerow([_csv_cell(row[c]) for c in CSV_COLUMNS])
-            if n % 500 == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    return Response(stream_with_context(generate()), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=requests.csv",
-                             "Cache-Control": "no-store"})
+    rows = ([row[c] for c in CSV_COLUMNS] for row in request_log.iter_rows(log_filter))
+    return csv_response(CSV_COLUMNS, rows, "requests.csv")
