@@ -10,11 +10,20 @@ COUNT over `api_usage`.
 """
 import datetime
 
-from models import (PLAN_LIMITS, ApiUsage, Connection, DivisionLimit, OutreachCampaign,
-                    OutreachCooldown, OutreachLog, PlanType, UsageDailyUser, UsageMonthly,
-                    User, utcnow)
+from models import (
+    PLAN_LIMITS,
+    ApiUsage,
+    Connection,
+    DivisionLimit,
+    PlanType,
+    UsageDailyUser,
+    UsageMonthly,
+    User,
+    utcnow,
+)
 
 from . import api_keys, flags_service
+from .outreach_service import customer_outreach
 
 LATEST_ERRORS_LIMIT = 20
 CHART_DAYS = 30
@@ -197,20 +206,6 @@ def latest_errors(user_id, limit=LATEST_ERRORS_LIMIT):
     return found
 
 
-def outreach_history(user_id, now=None, limit=20):
-    now = now or utcnow()
-    log = list(OutreachLog.select(OutreachLog, OutreachCampaign)
-               .join(OutreachCampaign)
-               .where(OutreachLog.user == user_id)
-               .order_by(OutreachLog.created_at.desc(), OutreachLog.id.desc())
-               .limit(limit))
-    cooldowns = list(OutreachCooldown.select(OutreachCooldown, OutreachCampaign)
-                     .join(OutreachCampaign)
-                     .where((OutreachCooldown.user == user_id) & (OutreachCooldown.until > now))
-                     .order_by(OutreachCooldown.until))
-    return log, cooldowns
-
-
 def customer_detail(user_id, now=None):
     """Everything the customer page shows, or None if there is no such customer."""
     now = now or utcnow()
@@ -218,7 +213,7 @@ def customer_detail(user_id, now=None):
     if user is None:
         return None
     effective, default, override = division_limit(user)
-    log, cooldowns = outreach_history(user.id, now)
+    log, cooldowns = customer_outreach(user.id, now=now)
     return {
         "user": user,
         "usage": usage_summary(user, now),
