@@ -7,7 +7,7 @@ access check (portal.access), every blueprint and every CLI command.
 import logging
 import os
 
-from flask import Flask, render_template
+from flask import Flask
 
 from models import database, init_database
 
@@ -58,7 +58,8 @@ def create_app(config=None):
 
     from .nav import nav_items
     app.context_processor(lambda: {"nav_items": nav_items, "is_admin": access.is_admin})
-    _register_error_pages(app)
+    from .errors import register_error_pages
+    register_error_pages(app)
 
     from .cli import register_commands
     register_commands(app)
@@ -76,19 +77,3 @@ def _wire_database(app):
     def _db_close(exc):
         if not database.is_closed():
             database.close()
-
-
-def _register_error_pages(app):
-    from flask import jsonify, request
-
-    def _page(code, template):
-        def handler(error):
-            if request.path.startswith("/api/"):
-                return jsonify(error=getattr(error, "description", str(code))), code
-            return render_template(template), code
-        return handler
-
-    app.register_error_handler(403, _page(403, "errors/403.html"))
-    app.register_error_handler(404, _page(404, "errors/404.html"))
-    app.register_error_handler(413, _page(413, "errors/413.html"))
-    app.register_error_handler(500, _page(500, "errors/500.html"))

@@ -8,16 +8,14 @@
   HSTS in production.
 * Form bodies and query strings that are not valid UTF-8 are refused with a
   clear 400 instead of being silently mangled or dropped by the parser.
-* CSRF failures and other client errors get pages in the portal's layout
-  (or JSON for JSON routes).
 """
 from datetime import timedelta
 from urllib.parse import parse_qsl
 
-from flask import g, jsonify, make_response, render_template, request
+from flask import g, request
 from flask_login import current_user
-from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import MethodNotAllowed
+
+from .errors import error_response
 
 CSP = ("default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
        "form-action 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'")
@@ -46,7 +44,6 @@ def init_app(app):
 
     app.before_request(forget_previous_user)
     app.before_request(refuse_bad_encoding)
-    app.before_request(method_not_allowed_page)
 
     @app.after_request
     def _headers(response):
@@ -64,7 +61,6 @@ def init_app(app):
             headers["Cache-Control"] = "no-store"
         return response
 
-    _register_client_error_pages(app)
 
 
 def forget_previous_user():
@@ -96,49 +92,11 @@ def _is_valid_utf8_query(raw):
 def refuse_bad_encoding():
     """before_request: refuse query strings and url-encoded forms that are not UTF-8."""
     if request.query_string and not _is_valid_utf8_query(request.query_string):
-        return _client_error(400, BAD_ENCODING_MESSAGE)
+        return error_response(400, BAD_ENCODING_MESSAGE)
     if (request.method not in ("GET", "HEAD", "OPTIONS")
             and request.mimetype == "application/x-www-form-urlencoded"):
         if not _is_valid_utf8_query(request.get_data(cache=True)):
-            return _client_error(400, BAD_ENCODING_MESSAGE)
+            return error_response(400, BAD_ENCODING_MESSAGE)
     return None
 
 
-def method_not_allowed_page():
-    """before_request: a 405 in the portal's layout.
-
-    Done here, before dispatch, because an app-wide 405 error handler belongs
-    to the API blueprint (JSON under /api/); pages keep the portal's look.
-    """
-    exc = request.routing_exception
-    if isinstance(exc, MethodNotAllowed) and not request.path.startswith("/api/"):
-        response = make_response(_client_error(405, "This action cannot be done that way."))
-        if exc.valid_methods:
-            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
-        return response
-    return None
-
-
-def _client_error(code, message):
-    from .access import wants_json
-    if wants_json():
-        return jsonify(error=message), code
-    return render_template("errors/%d.html" % code, message=message), code
-
-
-def _register_client_error_pages(app):
-    @app.errorhandler(CSRFError)
-    def _csrf_error(error):
-        return _client_error(400, "Your form expired or was sent from elsewhere "
-                                  "(missing or invalid CSRF token). Reload the page and try again.")
-
-    def handler(code, default):
-        def _handle(error):
-            description = getattr(error, "description", None)
-            # Werkzeug's stock descriptions are fine to show; they hold no data.
-            return _client_error(code, description or default)
-        return _handle
-
-    app.register_error_handler(400, handler(400, "The request could not be understood."))
-    app.register_error_handler(405, handler(405, "This action cannot be done that way."))
-    app.register_error_handler(429, handler(429, "Too many requests; try again later."))

@@ -118,11 +118,3 @@ def record_usage():
     limit = limits_for(user.plan).monthly_calls
     remaining, allowed = customer_service.usage_against_limit(used, limit)
     return jsonify(used=used, limit=limit, remaining=remaining, allowed=allowed), 201
-
-
-@bp.app_errorhandler(405)
-def method_not_allowed(error):
-    """JSON for the API; every other path keeps Flask's own answer."""
-    if request.path.startswith(bp.url_prefix + "/"):
-        return _error(405, "method not allowed")
-    return error
