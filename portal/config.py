@@ -59,6 +59,7 @@ def load_config(instance_path):
         "SIDECAR_LEASE_SECONDS": _int("SIDECAR_LEASE_SECONDS", 120),
         "REFRESH_INTERVAL_SECONDS": _int("REFRESH_INTERVAL_SECONDS", 300),
         "OUTREACH_INTERVAL_SECONDS": _int("OUTREACH_INTERVAL_SECONDS", 900),
+        "HOUSEKEEPING_INTERVAL_SECONDS": _int("HOUSEKEEPING_INTERVAL_SECONDS", 3600),
         # At most one outreach email per customer within this many hours (all campaigns).
         "OUTREACH_DAILY_CAP_HOURS": _int("OUTREACH_DAILY_CAP_HOURS", 24),
         # A send claimed by a sidecar that died is looked at again after this long.

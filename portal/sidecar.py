@@ -1,7 +1,8 @@
 """The sidecar: a `schedule` loop that runs the background jobs.
 
-Jobs: token_refresh (every REFRESH_INTERVAL_SECONDS) and outreach (every
-OUTREACH_INTERVAL_SECONDS). Each run writes a job_runs row (start, end,
+Jobs: token_refresh (every REFRESH_INTERVAL_SECONDS), outreach (every
+OUTREACH_INTERVAL_SECONDS) and housekeeping (every HOUSEKEEPING_INTERVAL_SECONDS,
+which drops old log rows). Each run writes a job_runs row (start, end,
 counts) and a heartbeat. An exception in a job is logged with its traceback
 and recorded on its job_runs row; the loop carries on. SIGTERM/SIGINT stop
 handing out new refreshes, let the ones in flight finish, then return.
@@ -39,7 +40,7 @@ def check_config(config):
         raise SidecarConfigError("TOKEN_ENCRYPTION_KEYS is not a list of Fernet keys (%s)"
                                  % type(exc).__name__)
     for name in ("SIDECAR_WORKERS", "SIDECAR_LEASE_SECONDS", "REFRESH_INTERVAL_SECONDS",
-                 "OUTREACH_INTERVAL_SECONDS"):
+                 "OUTREACH_INTERVAL_SECONDS", "HOUSEKEEPING_INTERVAL_SECONDS"):
         if int(config.get(name, 1)) < 1:
             raise SidecarConfigError("%s must be at least 1" % name)
 
@@ -55,6 +56,8 @@ class Sidecar:
             "token_refresh": (int(config.get("REFRESH_INTERVAL_SECONDS", 300)),
                               self._token_refresh),
             "outreach": (int(config.get("OUTREACH_INTERVAL_SECONDS", 900)), self._outreach),
+            "housekeeping": (int(config.get("HOUSEKEEPING_INTERVAL_SECONDS", 3600)),
+                             self._housekeeping),
         }
 
     # --- jobs --------------------------------------------------------------
@@ -71,6 +74,10 @@ class Sidecar:
         from . import outreach_service
         counts = outreach_service.run_outreach_cycle(self.config, now=self.now)
         run.details = json.dumps(counts or {}, sort_keys=True, default=str)
+
+    def _housekeeping(self, run):
+        from .housekeeping import purge_old_records
+        run.details = json.dumps(purge_old_records(now=self.now), sort_keys=True)
 
     # --- bookkeeping ---------------------------------------------------------
     def heartbeat(self):

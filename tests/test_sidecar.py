@@ -62,7 +62,7 @@ def test_once_cli_exit_codes(app, fake, subprocess_env):  # noqa: F811
     done = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "sidecar", "--once"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert {r.job for r in JobRun.select()} == {"token_refresh", "outreach"}
+    assert {r.job for r in JobRun.select()} == {"token_refresh", "outreach", "housekeeping"}
     assert Connection.get().status == "active"
     bad = dict(env, EXACT_BASE_URL="not-a-url")
     done = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "sidecar", "--once"],

@@ -100,8 +100,3 @@ def check(email, ip, now, limits=Limits()):
 def record_attempt(email, ip, success, now):
     return LoginAttempt.create(email=email[:255], ip=(ip or "")[:255], success=bool(success),
                                created_at=now)
-
-
-def purge_older_than(cutoff):
-    """Housekeeping: drop attempts nobody will look at again."""
-    return LoginAttempt.delete().where(LoginAttempt.created_at < cutoff).execute()

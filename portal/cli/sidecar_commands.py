@@ -7,7 +7,7 @@ from flask import current_app
 
 @click.command("sidecar")
 @click.option("--once", is_flag=True, help="Run every job once and exit.")
-@click.option("--job", "jobs", multiple=True, type=click.Choice(["token_refresh", "outreach"]),
+@click.option("--job", "jobs", multiple=True, type=click.Choice(["token_refresh", "outreach", "housekeeping"]),
               help="Only this job (repeatable; with --once).")
 def sidecar_command(once, jobs):
     """Keep every Exact connection alive and run outreach (until SIGTERM/SIGINT)."""
