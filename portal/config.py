@@ -54,6 +54,7 @@ def load_config(instance_path):
         "EXACT_TIMEOUT_SECONDS": _int("EXACT_TIMEOUT_SECONDS", 30),
         "MAIL_URL": os.environ.get("MAIL_URL", "outbox:"),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "Exact MCP <support@localhost>"),
+        "MAIL_TIMEOUT_SECONDS": _int("MAIL_TIMEOUT_SECONDS", 15),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://localhost:5000").rstrip("/"),
         "SIDECAR_WORKERS": _int("SIDECAR_WORKERS", 8),
         "SIDECAR_LEASE_SECONDS": _int("SIDECAR_LEASE_SECONDS", 120),
@@ -70,7 +71,7 @@ def load_config(instance_path):
         "REFRESH_RENEW_WITHIN_DAYS": _int("REFRESH_RENEW_WITHIN_DAYS", 29),
         "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 30),
         "SESSION_MAX_HOURS": _int("SESSION_MAX_HOURS", 12),
-        # 64 KiB is far above any form here; larger bodies get a clean 413.
+        # 1 MiB is far above any form here; larger bodies get a clean 413.
         "MAX_CONTENT_LENGTH": 1024 * 1024,
     }
     secret = os.environ.get("SECRET_KEY", "")
