@@ -16,7 +16,8 @@ import random
 import re
 import unicodedata
 
-from models import Connection, RefreshAttempt, User, database, utcnow
+from models import (Connection, FeatureFlag, FeatureFlagOverride, RefreshAttempt, User, database,
+                    utcnow)
 from models.plans import PlanType, limits_for
 
 from . import demo_usage
@@ -233,20 +234,36 @@ def make_usage(rng, users, profile, failed_on, now):
 
 
 def seed_defaults():
-    """Default templates and campaigns from their modules, when present and still empty."""
+    """Default templates and campaigns (their migrations seed them; tests and a
+    database emptied by hand may not have them)."""
     from models import OutreachCampaign, ResponseTemplate
-    try:
-        from .template_defaults import seed_default_templates
-        if not ResponseTemplate.select().exists():
-            seed_default_templates()
-    except ImportError:
-        pass
-    try:
-        from .outreach_defaults import seed_default_campaigns
-        if not OutreachCampaign.select().exists():
-            seed_default_campaigns()
-    except ImportError:
-        pass
+
+    from .outreach_defaults import seed_default_campaigns
+    from .template_defaults import seed_default_templates
+    if not ResponseTemplate.select().exists():
+        seed_default_templates()
+    if not OutreachCampaign.select().exists():
+        seed_default_campaigns()
+
+
+DEMO_FLAGS = (
+    # key, description, global state, {plan: state}
+    ("write_tools", "Let the assistant create and change records in Exact (not only read).",
+     False, {"pro": True, "enterprise": True}),
+    ("bulk_invoice_export", "Export many sales invoices as PDF in one call.",
+     False, {"enterprise": True}),
+    ("new_search", "The faster full-text search over relations and items.", True, {}),
+)
+
+
+def make_flags(rng, users):
+    """A few feature flags with plan overrides and one customer exception each."""
+    for key, description, enabled, plans in DEMO_FLAGS:
+        flag = FeatureFlag.create(key=key, description=description, enabled=enabled)
+        for plan, state in plans.items():
+            FeatureFlagOverride.create(flag=flag, plan=plan, enabled=state)
+        FeatureFlagOverride.create(flag=flag, user=rng.choice(users), enabled=not enabled)
+    return len(DEMO_FLAGS)
 
 
 def seed_demo(token_keys, seed=2026, now=None, customers=200):
@@ -276,12 +293,13 @@ def seed_demo(token_keys, seed=2026, now=None, customers=200):
                 pending = []
         usage += record_usage_rows(pending)
         api_keys = _api_keys(rng, users, profile, now)
+        flags = make_flags(rng, users)
         seed_defaults()
     counts["customers"] = len(users)
     for status in ("active", "retry_pending", "refresh_failed"):
         counts["connections " + status] = sum(1 for c in connections if c.status == status)
     counts.update({"refresh attempts": len(attempts), "usage rows": usage,
-                   "api keys": api_keys})
+                   "api keys": api_keys, "feature flags": flags})
     return counts
 
 
@@ -306,10 +324,7 @@ def _all_failed_since(connections):
 
 def _api_keys(rng, users, profile, now):
     """An API key for most connected customers (plaintexts are discarded)."""
-    try:
-        from .api_keys import create_api_key
-    except ImportError:
-        return 0
+    from .api_keys import create_api_key
     names = ("Claude Desktop", "Cursor", "n8n automatisering", "ChatGPT connector")
     made = 0
     for user in users:

@@ -124,6 +124,11 @@ def test_seed_demo_fills_a_living_portal(runner):
     assert ApiUsage.select().where(ApiUsage.response_status == 429).count() > 0
     # Default templates and campaigns came from their seed modules.
     assert ResponseTemplate.select().exists() and OutreachCampaign.select().exists()
+    # Feature flags with plan overrides and a customer exception, so the flags page lives.
+    from models import FeatureFlag, FeatureFlagOverride
+    assert FeatureFlag.select().count() == 3
+    assert FeatureFlagOverride.select().where(FeatureFlagOverride.plan.is_null(False)).exists()
+    assert FeatureFlagOverride.select().where(FeatureFlagOverride.user.is_null(False)).exists()
 
 
 def test_seed_demo_refuses_a_non_empty_database(runner):
