@@ -169,6 +169,71 @@ def record_usage_rows(rows):
     return len(rows)
 
 
+def record_api_call(user_id, timestamp, endpoint, response_status, duration_ms=None):
+    """Record one call from the usage API; returns the customer's calls this month.
+
+    Same rows and increments as record_usage_rows([...]). On PostgreSQL it is
+    ONE statement (data-modifying CTEs, atomic on its own), because the API's
+    latency budget is a few round trips, not ten; `(xmax = 0)` tells whether the
+    (day, customer) pair is new, which is what usage_daily_active counts.
+    """
+    row = dict(user=user_id, timestamp=timestamp, endpoint=endpoint,
+               response_status=int(response_status), duration_ms=duration_ms)
+    month = month_start(timestamp)
+    if not is_postgres():
+        with database.atomic():
+            record_usage_rows([row])
+            return (UsageMonthly.select(UsageMonthly.calls)
+                    .where((UsageMonthly.user == user_id) & (UsageMonthly.month == month))
+                    .scalar())
+    err = 1 if row["response_status"] >= 400 else 0
+    hour = timestamp.replace(minute=0, second=0, microsecond=0)
+    cursor = database.execute_sql(_PG_API_CALL_SQL, {
+        "uid": user_id, "ts": timestamp, "endpoint": endpoint,
+        "status": row["response_status"], "duration": duration_ms, "err": err,
+        "month": month, "day": timestamp.date(), "class": status_class(row["response_status"]),
+        "hour": hour})
+    return cursor.fetchone()[0]
+
+
+_PG_API_CALL_SQL = """
+WITH raw AS (
+    INSERT INTO api_usage (user_id, "timestamp", endpoint, response_status, duration_ms)
+    VALUES (%(uid)s, %(ts)s, %(endpoint)s, %(status)s, %(duration)s)),
+monthly AS (
+    INSERT INTO usage_monthly (user_id, month, calls, error_calls)
+    VALUES (%(uid)s, %(month)s, 1, %(err)s)
+    ON CONFLICT (user_id, month) DO UPDATE
+    SET calls = usage_monthly.calls + 1,
+        error_calls = usage_monthly.error_calls + EXCLUDED.error_calls
+    RETURNING calls),
+daily AS (
+    INSERT INTO usage_daily (day, endpoint, status_class, calls)
+    VALUES (%(day)s, %(endpoint)s, %(class)s, 1)
+    ON CONFLICT (day, endpoint, status_class) DO UPDATE SET calls = usage_daily.calls + 1),
+daily_user AS (
+    INSERT INTO usage_daily_users (day, user_id, calls, error_calls)
+    VALUES (%(day)s, %(uid)s, 1, %(err)s)
+    ON CONFLICT (day, user_id) DO UPDATE
+    SET calls = usage_daily_users.calls + 1,
+        error_calls = usage_daily_users.error_calls + EXCLUDED.error_calls
+    RETURNING (xmax = 0) AS is_new),
+active AS (
+    INSERT INTO usage_daily_active (day, active_users)
+    SELECT %(day)s, 1 FROM daily_user WHERE is_new
+    ON CONFLICT (day) DO UPDATE SET active_users = usage_daily_active.active_users + 1),
+hourly AS (
+    INSERT INTO usage_hourly_errors (hour, endpoint, response_status, calls)
+    SELECT %(hour)s, %(endpoint)s, %(status)s, 1 WHERE %(err)s = 1
+    ON CONFLICT (hour, endpoint, response_status) DO UPDATE
+    SET calls = usage_hourly_errors.calls + 1),
+last_active AS (
+    UPDATE users SET last_active_at = %(ts)s
+    WHERE id = %(uid)s AND (last_active_at IS NULL OR last_active_at < %(ts)s))
+SELECT calls FROM monthly
+"""
+
+
 _RAW_COLUMNS = ("user", "timestamp", "endpoint", "response_status", "duration_ms")
 
 

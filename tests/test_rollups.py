@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from models import (ApiUsage, UsageDaily, UsageDailyActive, UsageDailyUser, UsageHourlyError,
                     UsageMonthly, User, database)
-from portal.usage_counters import rebuild_rollups, record_usage_rows
+from portal.usage_counters import rebuild_rollups, record_api_call, record_usage_rows
 
 BASE = datetime.datetime(2026, 1, 31, 22, 0)
 # Offsets straddle an hour, a day and a month boundary; microseconds included.
@@ -84,6 +84,25 @@ def test_rollups_equal_group_by_after_inserts_and_rebuild(app, batches):
     rebuild_rollups(batch_size=7, progress=seen.append)
     assert sum(seen) == ApiUsage.select().count()
     assert actual_rollups() == expected
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(calls=st.lists(ROW, min_size=1, max_size=15))
+def test_the_api_path_keeps_the_same_rollups_one_call_at_a_time(app, calls):
+    """record_api_call (one CTE statement on PostgreSQL) == a GROUP BY of the raw rows,
+    and it answers the customer's calls this month after the call."""
+    _clear()
+    users = [User.create(email="u%d@example.com" % i, plan="starter").id for i in range(3)]
+    for u, off, us, ep, status in calls:
+        ts = BASE + datetime.timedelta(seconds=off, microseconds=us)
+        used = record_api_call(users[u], ts, ep, status, duration_ms=12)
+        month = datetime.date(ts.year, ts.month, 1)
+        assert used == UsageMonthly.get((UsageMonthly.user == users[u])
+                                        & (UsageMonthly.month == month)).calls
+    assert ApiUsage.select().count() == len(calls)
+    assert {r.duration_ms for r in ApiUsage.select()} == {12}
+    assert actual_rollups() == expected_rollups()
 
 
 def test_rebuild_repairs_drifted_rollups(app):

@@ -13,7 +13,7 @@ from models import utcnow
 from models.plans import limits_for
 
 from .. import api_keys, customer_service
-from ..usage_counters import record_usage_rows
+from ..usage_counters import record_api_call
 from . import bp
 
 MAX_BODY_BYTES = 4096
@@ -113,8 +113,8 @@ def record_usage():
     if reason:
         return _error(400, reason)
     user = g.api.user
-    record_usage_rows([dict(user=user.id, timestamp=g.now, **fields)])
-    used = customer_service.calls_this_month(user.id, g.now)
+    used = record_api_call(user.id, g.now, fields["endpoint"], fields["response_status"],
+                           fields["duration_ms"])
     limit = limits_for(user.plan).monthly_calls
     remaining, allowed = customer_service.usage_against_limit(used, limit)
     return jsonify(used=used, limit=limit, remaining=remaining, allowed=allowed), 201
