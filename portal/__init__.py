@@ -42,6 +42,7 @@ def create_app(config=None):
 
     init_database(app.config["DATABASE_URL"])
     _wire_database(app)
+    _trust_proxies(app)
 
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -64,6 +65,19 @@ def create_app(config=None):
     from .cli import register_commands
     register_commands(app)
     return app
+
+
+def _trust_proxies(app):
+    """Behind N reverse proxies, take the client address from X-Forwarded-For.
+
+    The login throttle and the audit log key on the client address; without
+    this every client would share the proxy's address, and one lockout would
+    lock everyone out. Off (0) unless PROXY_COUNT says how many proxies to trust.
+    """
+    count = int(app.config.get("PROXY_COUNT") or 0)
+    if count > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
 
 def _wire_database(app):

@@ -70,6 +70,8 @@ def load_config(instance_path):
         "OUTREACH_UPGRADE_URL": os.environ.get("OUTREACH_UPGRADE_URL", ""),
         "REFRESH_RENEW_WITHIN_DAYS": _int("REFRESH_RENEW_WITHIN_DAYS", 29),
         "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 30),
+        # Reverse proxies in front of the portal whose X-Forwarded-* headers are trusted.
+        "PROXY_COUNT": _int("PROXY_COUNT", 0),
         "SESSION_MAX_HOURS": _int("SESSION_MAX_HOURS", 12),
         # 1 MiB is far above any form here; larger bodies get a clean 413.
         "MAX_CONTENT_LENGTH": 1024 * 1024,

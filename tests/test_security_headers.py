@@ -141,3 +141,17 @@ def test_500_page_matches_the_layout(app_config):
 def test_confirm_dialogs_are_in_the_static_script(client):
     js = client.get("/static/js/portal.js").get_data(as_text=True)
     assert "data-confirm" in js and "confirm(" in js
+
+
+def test_client_address_comes_from_the_proxy_only_when_trusted(app_config):
+    """Behind PROXY_COUNT proxies the audit log and throttle see the real client."""
+    from models import AuditLog
+    from portal import create_app
+    headers = {"X-Forwarded-For": "203.0.113.7"}
+    for count, expected in ((0, "127.0.0.1"), (1, "203.0.113.7")):
+        application = create_app(dict(app_config, PROXY_COUNT=count))
+        client = application.test_client()
+        client.post("/login", data={"email": "nobody@example.com", "password": "wrong-password"},
+                    headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+        entry = AuditLog.select().order_by(AuditLog.id.desc()).first()
+        assert entry.action == "login.failure" and entry.ip == expected
