@@ -25,6 +25,15 @@ def utcnow():
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
+def as_date(value):
+    """A DATE column's value as datetime.date (SQLite may hand back a string)."""
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    return datetime.date.fromisoformat(str(value)[:10])
+
+
 def init_database(url):
     """Bind the proxy to the database named by `url` and return it.
 

@@ -18,6 +18,7 @@ from peewee import Case, fn
 from models import (Connection, CONNECTION_STATUSES, JobRun, PlanType, RefreshAttempt,
                     SidecarHeartbeat, UsageDaily, UsageDailyActive, UsageHourlyError,
                     UsageMonthly, User)
+from models.db import as_date
 
 PERIODS = (30, 90)
 REFRESH_LOOP_THRESHOLD = 50  # refresh attempts per customer in 24 h
@@ -72,14 +73,14 @@ def usage_per_day(days, now):
          .where(UsageDaily.day.between(first, today))
          .group_by(UsageDaily.day, UsageDaily.status_class).tuples())
     for day, cls, calls in q:
-        d = series.get(_as_date(day))
+        d = series.get(as_date(day))
         if d is not None:
             # Status below 200 (class 1) is rare; show it with 2xx rather than drop it.
             key = max(2, cls)
             d.by_class[key] = d.by_class.get(key, 0) + int(calls)
     for day, active in (UsageDailyActive.select(UsageDailyActive.day, UsageDailyActive.active_users)
                         .where(UsageDailyActive.day.between(first, today)).tuples()):
-        d = series.get(_as_date(day))
+        d = series.get(as_date(day))
         if d is not None:
             d.active_customers = active
     return [series[k] for k in sorted(series)]
@@ -208,9 +209,3 @@ def dashboard(now, days, interval_seconds):
     }
 
 
-def _as_date(value):
-    if isinstance(value, datetime.datetime):
-        return value.date()
-    if isinstance(value, datetime.date):
-        return value
-    return datetime.date.fromisoformat(str(value)[:10])

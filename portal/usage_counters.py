@@ -20,7 +20,7 @@ from peewee import EXCLUDED, fn
 
 from models import (ApiUsage, UsageDaily, UsageDailyActive, UsageDailyUser, UsageHourlyError,
                     UsageMonthly, User, database)
-from models.db import is_postgres
+from models.db import as_date, is_postgres
 
 INSERT_BATCH = 1000
 SMALL_BATCH = 3
@@ -78,14 +78,6 @@ def _upsert(model, rows, keys, counters):
          .on_conflict(conflict_target=target, update=update).execute())
 
 
-def _as_date(value):
-    if isinstance(value, datetime.datetime):
-        return value.date()
-    if isinstance(value, datetime.date):
-        return value
-    return datetime.date.fromisoformat(str(value)[:10])
-
-
 def _add_daily_users(rows):
     """Add per-(day, customer) increments and count customers new on each day.
 
@@ -112,7 +104,7 @@ def _add_daily_users(rows):
         created = set()
         for day, uid in (UsageDailyUser.insert_many(chunk).on_conflict_ignore()
                          .returning(UsageDailyUser.day, UsageDailyUser.user).tuples().execute()):
-            day = _as_date(day)
+            day = as_date(day)
             created.add((day, uid))
             new_per_day[day] += 1
         existing = [r for r in chunk if (r["day"], r["user"]) not in created]

@@ -147,6 +147,29 @@ def runner(app):
     return app.test_cli_runner()
 
 
+class Clock:
+    """An injectable clock (config CLOCK: a callable returning naive UTC) that tests
+    move forward instead of sleeping."""
+
+    def __init__(self, start=None):
+        from models import utcnow
+        self.now = start or utcnow()
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **kw):
+        import datetime
+        self.now += datetime.timedelta(**kw)
+
+
+@pytest.fixture
+def clock(app):
+    c = Clock()
+    app.config["CLOCK"] = c
+    return c
+
+
 def make_staff(email, password=PASSWORD, name=None, active=True):
     from portal.passwords import hash_password
     return Staff.create(email=email, name=name or email.split("@")[0], active=active,

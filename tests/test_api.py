@@ -13,10 +13,10 @@ GOOD = {"endpoint": "tools/call get_invoices", "response_status": 200, "duration
 
 
 @pytest.fixture
-def clock(app):
-    state = {"now": NOW}
-    app.config["API_CLOCK"] = lambda: state["now"]
-    return state
+def clock(clock):
+    """The shared clock (tests/conftest.py), pinned to NOW."""
+    clock.now = NOW
+    return clock
 
 
 def make_customer(plan="starter", email="anna@example.nl"):
@@ -122,10 +122,10 @@ def test_last_used_at_through_the_api_is_throttled(client, clock):
     client.get("/api/v1/me", headers=auth)
     key = ApiKey.get(ApiKey.user == user.id)
     assert key.last_used_at == NOW
-    clock["now"] = NOW + datetime.timedelta(seconds=30)
+    clock.now = NOW + datetime.timedelta(seconds=30)
     client.post("/api/v1/usage", json=GOOD, headers=auth)
     assert ApiKey.get_by_id(key.id).last_used_at == NOW
-    clock["now"] = NOW + datetime.timedelta(seconds=90)
+    clock.now = NOW + datetime.timedelta(seconds=90)
     client.get("/api/v1/me", headers=auth)
     assert ApiKey.get_by_id(key.id).last_used_at == NOW + datetime.timedelta(seconds=90)
 

@@ -1,34 +1,13 @@
 """Login, logout, throttling, `next`, create-user and the password hash."""
 import re
-from datetime import timedelta
 
 import pytest
 
-from models import AuditLog, LoginAttempt, Staff, utcnow
+from models import AuditLog, LoginAttempt, Staff
 from portal.access import is_safe_next
 from portal.auth.routes import GENERIC_LOGIN_ERROR
 from portal.passwords import PASSWORD_HASH_METHOD, hash_password, verify_password
 from tests.conftest import ADMIN_EMAIL, PASSWORD, SUPPORT_EMAIL, AuthActions, make_staff
-
-
-class Clock:
-    """An injectable clock (config CLOCK) so tests move time instead of sleeping."""
-
-    def __init__(self, start=None):
-        self.now = start or utcnow()
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, **kw):
-        self.now += timedelta(**kw)
-
-
-@pytest.fixture
-def clock(app):
-    c = Clock()
-    app.config["CLOCK"] = c
-    return c
 
 
 def test_login_page_has_the_contract_fields(app, client):

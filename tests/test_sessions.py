@@ -3,27 +3,9 @@ from datetime import timedelta
 
 import pytest
 
-from models import Staff, utcnow
+from models import Staff
 from portal.auth import sessions
 from tests.conftest import ADMIN_EMAIL, PASSWORD, SUPPORT_EMAIL, AuthActions
-
-
-class Clock:
-    def __init__(self):
-        self.now = utcnow()
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, **kw):
-        self.now += timedelta(**kw)
-
-
-@pytest.fixture
-def clock(app):
-    c = Clock()
-    app.config["CLOCK"] = c
-    return c
 
 
 def session_cookie(client, app):

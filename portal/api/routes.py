@@ -22,8 +22,8 @@ MAX_DURATION_MS = 24 * 3600 * 1000
 
 
 def now():
-    """The clock; tests inject API_CLOCK to pin 'this month'."""
-    clock = current_app.config.get("API_CLOCK")
+    """The clock; tests inject config CLOCK (a callable, naive UTC) to pin 'this month'."""
+    clock = current_app.config.get("CLOCK")
     return clock() if clock else utcnow()
 
 
