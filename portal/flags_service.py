@@ -8,7 +8,7 @@ transaction (see portal/flags/routes.py).
 import re
 from dataclasses import dataclass
 
-from peewee import JOIN
+from peewee import JOIN, fn
 
 from models import FeatureFlag, FeatureFlagOverride, PlanType, User, database, utcnow
 
@@ -70,6 +70,69 @@ def flag_overview():
         else:
             entry["customers"].append(o)
     return [by_flag[f.id] for f in flags]
+
+
+@dataclass(frozen=True)
+class PlanImpact:
+    """What a change of the global state / plan overrides does to one plan's customers."""
+    plan: str
+    before: bool
+    after: bool
+    before_source: str  # plan | global
+    after_source: str
+    customers: int      # customers on the plan
+    pinned: int         # of those, with their own override: a customer override wins
+
+    @property
+    def changed(self):
+        return self.customers - self.pinned if self.before != self.after else 0
+
+    @property
+    def on_to_off(self):
+        return self.changed if self.before else 0
+
+    @property
+    def off_to_on(self):
+        return self.changed if self.after else 0
+
+
+def plan_overrides(flag):
+    """{plan: enabled} of the flag's plan overrides."""
+    return {o.plan: bool(o.enabled) for o in FeatureFlagOverride.select().where(
+        (FeatureFlagOverride.flag == flag.id) & FeatureFlagOverride.plan.is_null(False))}
+
+
+def customers_per_plan(flag):
+    """{plan: (customers, with a customer override of `flag`)} in one grouped query."""
+    own = FeatureFlagOverride.alias()
+    query = (User.select(User.plan, fn.COUNT(fn.DISTINCT(User.id)),
+                         fn.COUNT(fn.DISTINCT(own.user)))
+             .join(own, JOIN.LEFT_OUTER, on=((own.user == User.id) & (own.flag == flag.id)))
+             .group_by(User.plan).tuples())
+    return {plan: (int(total), int(pinned)) for plan, total, pinned in query}
+
+
+def preview_change(flag, enabled=None, plans=None):
+    """Per plan, how many customers' effective value the change flips. Changes nothing.
+
+    `enabled`: the new global state (None: unchanged). `plans`: the complete new
+    plan overrides {plan: True/False/None=inherit} (None: unchanged). Customer
+    overrides are not touched by these edits, so their customers never flip.
+    """
+    old_plans = plan_overrides(flag)
+    new_plans = old_plans if plans is None else {
+        p: bool(v) for p, v in plans.items() if v is not None}
+    old_global = bool(flag.enabled)
+    new_global = old_global if enabled is None else bool(enabled)
+    counts = customers_per_plan(flag)
+    impacts = []
+    for plan in PlanType.values():
+        total, pinned = counts.get(plan, (0, 0))
+        impacts.append(PlanImpact(
+            plan, old_plans.get(plan, old_global), new_plans.get(plan, new_global),
+            "plan" if plan in old_plans else "global", "plan" if plan in new_plans else "global",
+            total, pinned))
+    return impacts
 
 
 def snapshot(flag):

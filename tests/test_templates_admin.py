@@ -1,4 +1,5 @@
 """Template admin pages, version history, preview, reply compose/send, the outbox pages."""
+import html
 import json
 import re
 
@@ -106,6 +107,8 @@ def test_list_pagination_keeps_the_filters(admin_client, admin, app):
     ("post", "/templates/replies/{r}/duplicate"),
     ("post", "/templates/outreach/{o}/delete"),
     ("post", "/templates/outreach/{o}/history/1/restore"),
+    ("post", "/templates/outreach/preview-frame"),   # the editor's preview: admin-only too
+    ("post", "/templates/replies/preview-frame"),
 ])
 def test_support_staff_cannot_change_templates(support_client, seeded, method, url):
     url = url.format(o=_outreach().id, r=_reply().id)
@@ -269,6 +272,146 @@ def test_preview_shows_template_errors(admin_client, seeded):
         body="ok\n{{ 7*7 }}", save="", preview="Preview"))
     assert r.status_code == 422
     assert "Body, line 2, column 4" in r.get_data(as_text=True)
+
+
+# --- the preview iframe's own URL (email HTML with its own CSP) ----------------------------
+
+
+def _srcdoc(page):
+    """The HTML part as the page embeds it (the no-JS fallback), unescaped."""
+    return html.unescape(re.search(r'srcdoc="([^"]*)"', page).group(1))
+
+
+def _hidden_fields(page):
+    form = re.search(r'<form [^>]*id="preview-frame-form"[^>]*>(.*?)</form>', page, re.S)
+    assert form, "no preview frame form on the page"
+    return {html.unescape(n): html.unescape(v) for n, v in re.findall(
+        r'<input type="hidden" name="([^"]*)" value="([^"]*)">', form.group(1))}
+
+
+def _assert_email_html_headers(r):
+    assert r.mimetype == "text/html"
+    csp = r.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "style-src 'unsafe-inline'" in csp
+    assert "frame-ancestors 'self'" in csp and "sandbox" in csp and "script-src" not in csp
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Cache-Control"] == "no-store"
+    assert r.headers["X-Frame-Options"] == "SAMEORIGIN"
+
+
+def test_editor_preview_frame_is_the_same_rendering_with_its_own_csp(admin_client, seeded,
+                                                                      customer):
+    t = _outreach()
+    draft = dict(group="connection_failed", subject="Hi {{ customer.first_name }}",
+                 body="Dear {{ customer.name }}\n\n{{ links.unsubscribe }}",
+                 preview_email="sanne@bakkerij.example")
+    page = admin_client.post("/templates/outreach/%d/edit" % t.id, data=dict(
+        draft, name=t.name, preview="Preview")).get_data(as_text=True)
+    # The page carries the previewed draft for static/js/templates_admin.js to post.
+    assert 'target="preview-frame"' in page and 'name="preview-frame"' in page
+    assert 'action="/templates/outreach/preview-frame"' in page
+    fields = _hidden_fields(page)
+    assert fields == dict(draft, csrf_token=fields["csrf_token"])
+
+    r = admin_client.post("/templates/outreach/preview-frame", data=fields)
+    assert r.status_code == 200
+    _assert_email_html_headers(r)
+    frame = r.get_data(as_text=True)
+    assert frame == _srcdoc(page)                     # exactly what the page previewed
+    assert "Dear Sanne &lt;script&gt;alert(1)&lt;/script&gt;" in frame
+    assert "<script" not in frame
+    assert 'style="' in frame                         # the email's own inline styles
+    assert "http://portal.test/u/unsubscribe/" in frame
+    assert _outreach().body == t.body and ResponseTemplateVersion.select().count() == 0
+
+    # Sample data when no customer is named; reply templates work the same way.
+    r = admin_client.post("/templates/replies/preview-frame", data=dict(
+        group="plan_limits", subject="s", body="Dear {{ customer.name }}"))
+    assert r.status_code == 200 and "Dear Sanne de Vries" in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("overrides, status, message", [
+    ({"subject": ""}, 400, "Subject: A subject is required."),
+    ({"body": ""}, 400, "Body: A body is required."),
+    ({"body": "Hi\x00there"}, 400, "control characters"),
+    ({"subject": "x" * 10241}, 400, "Subject: "),
+    ({"group": "no_such_trigger"}, 400, "Trigger: "),
+    ({"group": XSS}, 400, "Trigger: "),
+    ({"preview_email": "nobody@example.com"}, 400, "No customer with that email address."),
+    ({"body": "ok\n{{ 7*7 }}"}, 422, "Body, line 2, column 4"),
+    ({"body": "Hi {{ config }}"}, 422, "config"),
+])
+def test_editor_preview_frame_refuses_bad_input(admin_client, seeded, overrides, status,
+                                                message):
+    data = dict(group="connection_failed", subject="Hi", body="Hello", preview_email="")
+    data.update(overrides)
+    r = admin_client.post("/templates/outreach/preview-frame", data=data)
+    assert r.status_code == status
+    _assert_email_html_headers(r)                     # shown inside the frame, same policy
+    body = r.get_data(as_text=True)
+    assert html.escape(message, quote=False) in body
+    assert "<img" not in body and "<script" not in body
+
+
+def test_editor_preview_frame_unknown_kind_is_404_and_get_is_refused(admin_client, seeded):
+    assert admin_client.post("/templates/nope/preview-frame", data={}).status_code == 404
+    assert admin_client.get("/templates/outreach/preview-frame").status_code == 405
+
+
+def test_preview_frame_needs_the_csrf_token(app, admin_client, seeded):
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        r = admin_client.post("/templates/outreach/preview-frame", data=dict(
+            group="connection_failed", subject="Hi", body="Hello"))
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    assert r.status_code == 400 and "CSRF" in r.get_data(as_text=True)
+
+
+def test_support_previews_a_reply_in_the_frame(support_client, seeded, customer):
+    t = _reply("Usage and limit explained")
+    url = "/templates/replies/compose/%d" % customer.id
+    page = support_client.post(url, data={
+        "template_id": t.id, "subject": t.subject, "body": t.body,
+        "preview": "Update preview"}).get_data(as_text=True)
+    assert 'action="%s/preview-frame"' % url in page
+    fields = _hidden_fields(page)
+    assert (fields["subject"], fields["body"]) == (t.subject, t.body)
+
+    r = support_client.post(url + "/preview-frame", data=fields)
+    assert r.status_code == 200
+    _assert_email_html_headers(r)
+    frame = r.get_data(as_text=True)
+    assert frame == _srcdoc(page)
+    assert "Hello Sanne," in frame and "Sam Support" in frame
+    assert 'style="' in frame and "<script" not in frame
+    # A customer's name full of markup comes out as text.
+    r = support_client.post(url + "/preview-frame", data={
+        "subject": "Re", "body": "Dear {{ customer.name }}"})
+    assert "Dear Sanne &lt;script&gt;alert(1)&lt;/script&gt;" in r.get_data(as_text=True)
+    assert OutboxMessage.select().count() == 0 and SupportReply.select().count() == 0
+
+    bad = support_client.post(url + "/preview-frame", data={"subject": "", "body": "x"})
+    assert bad.status_code == 400 and "A subject is required." in bad.get_data(as_text=True)
+    bad = support_client.post(url + "/preview-frame", data={"subject": "s",
+                                                             "body": "{{ config }}"})
+    assert bad.status_code == 422
+    missing = support_client.post("/templates/replies/compose/99999/preview-frame",
+                                  data={"subject": "s", "body": "b"})
+    assert missing.status_code == 404
+
+
+def test_pages_without_a_rendering_have_no_frame_form(admin_client, support_client, seeded,
+                                                      customer):
+    t = _outreach()
+    page = admin_client.get("/templates/outreach/%d/edit" % t.id).get_data(as_text=True)
+    assert "preview-frame-form" not in page
+    page = admin_client.post("/templates/outreach/%d/edit" % t.id, data=_form(
+        body="{{ 7*7 }}", save="", preview="Preview")).get_data(as_text=True)
+    assert "preview-frame-form" not in page
+    page = support_client.get("/templates/replies/compose/%d" % customer.id).get_data(
+        as_text=True)
+    assert "preview-frame-form" not in page
 
 
 # --- compose and send a reply --------------------------------------------------------------

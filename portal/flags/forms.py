@@ -1,5 +1,5 @@
 """Forms of the feature-flag page (CSRF-protected via BaseForm)."""
-from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Regexp
 
 from models import PlanType
@@ -20,10 +20,21 @@ class FlagForm(BaseForm):
 class FlagEditForm(BaseForm):
     description = TextAreaField("Description", validators=[Length(max=2000)])
     enabled = BooleanField("On globally")
+    # Two steps: the first POST shows the preview, the one with confirm=yes saves.
+    confirm = HiddenField(default="")
 
 
 class PlanOverridesForm(BaseForm):
     """One select per plan, built from PlanType (no plan can be forgotten)."""
+    confirm = HiddenField(default="")
+
+
+class ToggleForm(BaseForm):
+    """The toggle button sends no state (preview of switching over); the confirm
+    step names the state it saves, so a repeated confirm cannot flip it back."""
+    state = SelectField("State", choices={"": "switch over", "on": "on", "off": "off"},
+                        default="")
+    confirm = HiddenField(default="")
 
 
 for _plan in PlanType:

@@ -2,6 +2,9 @@
 
 Support staff read it; admins create, edit, toggle and delete flags and set
 overrides. Every write is audited in the same transaction as the change.
+Changing the global state or the plan overrides takes two POSTs: the first
+shows, per plan, how many customers the change flips (saving nothing), the
+second (confirm=yes) saves.
 """
 from flask import abort, flash, redirect, render_template, url_for
 
@@ -9,7 +12,8 @@ from models import FeatureFlag, PlanType, User, database
 
 from .. import audit, flags_service
 from . import bp
-from .forms import ActionForm, CustomerOverrideForm, FlagEditForm, FlagForm, PlanOverridesForm
+from .forms import (ActionForm, CustomerOverrideForm, FlagEditForm, FlagForm, PlanOverridesForm,
+                    ToggleForm)
 
 STATE = {"on": True, "off": False, "": None, "clear": None}
 
@@ -62,15 +66,40 @@ def create():
     return redirect(url_for("flags.index"))
 
 
+def _render_preview(flag, action, hidden, impacts, title, description=None):
+    """The confirm page: per plan, whose effective value flips. Saves nothing."""
+    return render_template(
+        "flags/preview.html", flag=flag, action=action, hidden=hidden, impacts=impacts,
+        title=title, description=description,
+        on_to_off=sum(i.on_to_off for i in impacts),
+        off_to_on=sum(i.off_to_on for i in impacts))
+
+
+def _on_off(value):
+    return "on" if value else "off"
+
+
 @bp.route("/<int:flag_id>/edit", methods=["GET", "POST"])
 def edit(flag_id):
+    """Two steps, like a plan change: the first POST previews, confirm=yes saves."""
     flag = _flag_or_404(flag_id)
     form = FlagEditForm(obj=flag)
     if form.validate_on_submit():
+        description, enabled = (form.description.data or "").strip(), bool(form.enabled.data)
+        if (description, enabled) == (flag.description, bool(flag.enabled)):
+            flash("Nothing changed in %s." % flag.key, "warning")
+            return redirect(url_for("flags.index"))
+        if form.confirm.data != "yes":
+            hidden = [("description", description)] + ([("enabled", "y")] if enabled else [])
+            return _render_preview(
+                flag, url_for("flags.edit", flag_id=flag.id), hidden,
+                flags_service.preview_change(flag, enabled=enabled),
+                "Save %s: globally %s → %s" % (flag.key, _on_off(flag.enabled),
+                                              _on_off(enabled)),
+                description=(flag.description, description))
         with database.atomic():
             before = flags_service.snapshot(flag)
-            flags_service.update_flag(flag, (form.description.data or "").strip(),
-                                      form.enabled.data)
+            flags_service.update_flag(flag, description, enabled)
             audit.record("flag.update", "feature_flag", flag.id, before=before,
                          after=flags_service.snapshot(flag))
         flash("Flag %s saved." % flag.key, "success")
@@ -82,14 +111,24 @@ def edit(flag_id):
 @bp.post("/<int:flag_id>/toggle")
 def toggle(flag_id):
     flag = _flag_or_404(flag_id)
-    if not ActionForm().validate_on_submit():
+    form = ToggleForm()
+    if not form.validate_on_submit():
         abort(400)
+    wanted = {"on": True, "off": False}.get(form.state.data, not flag.enabled)
+    if wanted == bool(flag.enabled):
+        flash("Flag %s is already %s globally." % (flag.key, _on_off(wanted)), "warning")
+        return redirect(url_for("flags.index"))
+    if form.confirm.data != "yes":
+        return _render_preview(
+            flag, url_for("flags.toggle", flag_id=flag.id), [("state", _on_off(wanted))],
+            flags_service.preview_change(flag, enabled=wanted),
+            "Turn %s %s globally" % (flag.key, _on_off(wanted)))
     with database.atomic():
         before = flags_service.snapshot(flag)
-        flags_service.update_flag(flag, flag.description, not flag.enabled)
+        flags_service.update_flag(flag, flag.description, wanted)
         audit.record("flag.toggle", "feature_flag", flag.id, before=before,
                      after=flags_service.snapshot(flag))
-    flash("Flag %s is now %s globally." % (flag.key, "on" if flag.enabled else "off"), "success")
+    flash("Flag %s is now %s globally." % (flag.key, _on_off(flag.enabled)), "success")
     return redirect(url_for("flags.index"))
 
 
@@ -100,13 +139,24 @@ def set_plan_overrides(flag_id):
     if not form.validate_on_submit():
         flash("Choose inherit, on or off for each plan.", "error")
         return redirect(url_for("flags.index"))
+    wanted = {plan.value: STATE[getattr(form, "plan_" + plan.value).data or ""]
+              for plan in PlanType}
+    current = flags_service.plan_overrides(flag)
+    if all(current.get(p) == v for p, v in wanted.items()):
+        flash("Plan overrides of %s unchanged." % flag.key, "warning")
+        return redirect(url_for("flags.index"))
+    if form.confirm.data != "yes":
+        hidden = [("plan_" + p, "" if v is None else _on_off(v)) for p, v in wanted.items()]
+        return _render_preview(
+            flag, url_for("flags.set_plan_overrides", flag_id=flag.id), hidden,
+            flags_service.preview_change(flag, plans=wanted),
+            "Save the plan overrides of %s" % flag.key)
     changes = {}
     with database.atomic():
-        for plan in PlanType:
-            wanted = STATE[getattr(form, "plan_" + plan.value).data or ""]
-            before = flags_service.set_plan_override(flag, plan, wanted)
-            if before != wanted:
-                changes[plan.value] = {"before": before, "after": wanted}
+        for plan, value in wanted.items():
+            before = flags_service.set_plan_override(flag, plan, value)
+            if before != value:
+                changes[plan] = {"before": before, "after": value}
         if changes:
             audit.record("flag.plan_overrides", "feature_flag", flag.id,
                          before={p: c["before"] for p, c in changes.items()},

@@ -7,19 +7,15 @@ network, no forms) and may only be framed by this site.
 """
 import json
 
-from flask import abort, make_response, render_template, request, url_for
+from flask import abort, render_template, request, url_for
 
 from models import OutboxMessage
 
+from ..mail_preview import email_html_response
 from . import bp
 
 PAGE_SIZE = 50
 KINDS = (("outreach", "Outreach"), ("support_reply", "Support reply"))
-
-# `sandbox` in the CSP makes the document script-less and origin-less even if
-# it is opened directly; nothing may be loaded except inline styles and data: images.
-MESSAGE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-               "base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox")
 
 
 def _int_arg(name):
@@ -75,9 +71,4 @@ def message(message_id):
 @bp.route("/<int:message_id>/html")
 def message_html(message_id):
     msg = _message_or_404(message_id)
-    response = make_response(msg.html_body or "")
-    response.headers["Content-Type"] = "text/html; charset=utf-8"
-    response.headers["Content-Security-Policy"] = MESSAGE_CSP
-    response.headers["X-Frame-Options"] = "SAMEORIGIN"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return email_html_response(msg.html_body)

@@ -8,8 +8,8 @@ import datetime
 import json
 from urllib.parse import urlencode
 
-from flask import (abort, current_app, flash, make_response, redirect,
-                   render_template, request, url_for)
+from flask import (abort, current_app, flash, redirect, render_template, request,
+                   url_for)
 
 from models import OutreachCampaign, ResponseTemplate, database, utcnow
 
@@ -17,16 +17,13 @@ from .. import audit, outreach_reports, outreach_service
 from ..outreach_params import PARAM_SPECS, campaign_params, campaign_plans, validate_params
 from ..outreach_triggers import TRIGGER_LABELS
 from ..csv_export import csv_response
+from ..mail_preview import email_html_response  # own strict CSP, sandboxed frame
 from . import bp
 from .forms import PARAM_PREFIX, LogFilterForm, campaign_form_class
 
 DRY_RUN_SHOW = 100
 COUNT_DAYS = 30
 LOG_ARGS = ("campaign", "status", "customer", "date_from", "date_to")
-# The email's HTML is shown in a sandboxed frame with its own strict policy:
-# no scripts, no network, no forms; only inline styles and data: images.
-EMAIL_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-             "base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox")
 
 
 def _campaign_or_404(campaign_id):
@@ -88,22 +85,13 @@ def preview(campaign_id, user_id):
                            rendered=rendered, problem=problem)
 
 
-def _email_html_response(html):
-    response = make_response(html or "")
-    response.headers["Content-Type"] = "text/html; charset=utf-8"
-    response.headers["Content-Security-Policy"] = EMAIL_CSP
-    response.headers["X-Frame-Options"] = "SAMEORIGIN"
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 @bp.get("/<int:campaign_id>/preview/<int:user_id>/html")
 def preview_html(campaign_id, user_id):
     c = _campaign_or_404(campaign_id)
     candidate, rendered, _ = outreach_service.preview_for(current_app.config, c, user_id)
     if rendered is None:
         abort(404)
-    return _email_html_response(rendered.html)
+    return email_html_response(rendered.html)
 
 
 def _snapshot(c):
@@ -258,4 +246,4 @@ def log_entry_html(entry_id):
     entry = outreach_reports.log_entry(entry_id)
     if entry is None or not entry.html_body:
         abort(404)
-    return _email_html_response(entry.html_body)
+    return email_html_response(entry.html_body)

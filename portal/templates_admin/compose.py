@@ -4,7 +4,9 @@ GET  /templates/replies/compose/<user_id>?template=<id>&q=&category=
      pick a template (by category or search), see it rendered for this
      customer, edit the text;
 POST the same URL: "Update preview" re-renders, "Send email" sends it;
-POST .../copied (JSON, from static/js/templates_admin.js) logs a copied reply.
+POST .../copied (JSON, from static/js/templates_admin.js) logs a copied reply;
+POST .../preview-frame answers the previewed reply's HTML part for the preview
+     iframe, with its own CSP so the email's inline styles apply (see routes.py).
 Rendering and sending live in portal.support_replies (same engine as previews).
 """
 from flask import (abort, current_app, flash, jsonify, redirect, render_template, request,
@@ -15,11 +17,12 @@ from models import User
 
 from .. import template_store as store
 from ..mail import MailDeliveryError
+from ..mail_preview import email_html_response, problem_response
 from ..support_replies import recent_replies, record_copied_reply, render_reply, \
     send_support_reply
 from ..template_engine import REPLY_VARIABLES, VARIABLE_DOCS, TemplateError
 from . import bp
-from .forms import ComposeForm
+from .forms import ComposeForm, first_error
 
 
 def _chosen_template(raw):
@@ -81,10 +84,15 @@ def compose_reply(user_id):
             error, status = "The email was not sent: %s" % e, 502
             flash("The email was not sent. Your text is kept below.", "error")
 
+    frame = None
+    if rendered is not None:
+        frame = {"action": url_for(".reply_preview_frame", user_id=user.id),
+                 "fields": [("subject", form.subject.data), ("body", form.body.data)]}
     return render_template(
         "templates_admin/compose.html", user=user, form=form, template=template,
         choices=choices, q=q, category=category, categories=store.REPLIES.groups,
-        rendered=rendered, preview_error=error, replies=recent_replies(user.id),
+        rendered=rendered, preview_error=error, preview_frame=frame,
+        replies=recent_replies(user.id),
         customer_url=_customer_url(user.id),
         variables=[(n, VARIABLE_DOCS.get(n, "")) for n in sorted(REPLY_VARIABLES)],
     ), status
@@ -107,3 +115,24 @@ def reply_copied(user_id):
     except TemplateError as e:
         return jsonify(error=str(e)), 422
     return jsonify(ok=True, reply_id=reply.id), 201
+
+
+@bp.route("/replies/compose/<int:user_id>/preview-frame", methods=["POST"])
+def reply_preview_frame(user_id):
+    """The HTML part of the previewed reply, for the preview iframe (its own CSP).
+
+    Support may use it (support_actions), like the compose page itself; it
+    renders exactly what "Send email" would send, and changes nothing.
+    """
+    user = User.get_or_none(User.id == user_id)
+    if user is None:
+        return problem_response("There is no such customer.", 404)
+    form = ComposeForm()
+    if not form.validate_on_submit():
+        return problem_response(first_error(form), 400)
+    try:
+        rendered = render_reply(current_app.config, user, current_user._get_current_object(),
+                                form.subject.data, form.body.data)
+    except TemplateError as e:
+        return problem_response(str(e), 422)
+    return email_html_response(rendered.html)

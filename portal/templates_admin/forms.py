@@ -12,10 +12,9 @@ def normalize_newlines(value):
     return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
 
 
-class TemplateForm(BaseForm):
+class DraftForm(BaseForm):
+    """What a preview renders: the editor's fields without the name."""
     group = SelectField("Trigger", validators=[DataRequired()])
-    name = StringField("Name", validators=[DataRequired(message="A name is required."),
-                                           Length(max=MAX_NAME)])
     subject = StringField("Subject", validators=[
         DataRequired(message="A subject is required."), Length(max=MAX_SUBJECT_SOURCE)])
     body = TextAreaField("Body", validators=[
@@ -24,6 +23,11 @@ class TemplateForm(BaseForm):
         render_kw={"rows": 18})
     preview_email = StringField("Preview for customer (email, optional)", validators=[
         Optional(), Length(max=320)])
+
+
+class TemplateForm(DraftForm):
+    name = StringField("Name", validators=[DataRequired(message="A name is required."),
+                                           Length(max=MAX_NAME)])
     preview = SubmitField("Preview")
     save = SubmitField("Save")
 
@@ -42,3 +46,11 @@ class ComposeForm(BaseForm):
 
 class ConfirmForm(BaseForm):
     """Empty form: the CSRF token is the point (delete, restore, duplicate)."""
+
+
+def first_error(form):
+    """One readable line for an answer that has no form to show errors next to."""
+    for field in form:
+        if field.errors:
+            return "%s: %s" % (field.label.text, field.errors[0])
+    return "The request could not be understood."

@@ -3,15 +3,23 @@
 Thin: the rules live in portal.template_store (saving, versions, audit) and
 portal.template_engine (the placeholder language). The preview calls the
 same render_email as sending.
+
+The preview's HTML part is shown in `<iframe sandbox="">`. The page embeds it
+as srcdoc (works without JavaScript, but a srcdoc document inherits the
+page's CSP, so the email's inline styles are dropped); static/js/
+templates_admin.js then posts the previewed draft (a hidden form) into the
+frame, and `preview_frame` answers the same rendering with its own CSP that
+allows inline styles, so the frame shows the email as it will be received.
 """
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from ..mail_preview import email_html_response, problem_response
 from ..template_engine import (VARIABLE_DOCS, TemplateError, render_email, sample_context)
 from ..support_replies import customer_template_context, find_customer
 from .. import template_store as store
 from . import bp
-from .forms import ConfirmForm, TemplateForm
+from .forms import ConfirmForm, DraftForm, TemplateForm, first_error
 
 KIND_RULE = "<any(outreach, replies):kind>"
 
@@ -142,10 +150,40 @@ def _edit_page(kind, template):
     elif request.method == "POST":
         status = 422
     group = form.group.data or kind.groups[0][0]
+    frame = None
+    if rendered is not None:
+        frame = {"action": url_for(".preview_frame", kind=kind.slug), "fields": [
+            ("group", form.group.data), ("subject", form.subject.data),
+            ("body", form.body.data), ("preview_email", form.preview_email.data or "")]}
     return render_template("templates_admin/edit.html", kind=kind, template=template,
                            form=form, rendered=rendered, preview_error=preview_error,
-                           preview_label=preview_label,
+                           preview_label=preview_label, preview_frame=frame,
                            variables=_variables(kind, group)), status
+
+
+@bp.route("/%s/preview-frame" % KIND_RULE, methods=["POST"])
+def preview_frame(kind):
+    """The HTML part of an editor draft, for the preview iframe (its own CSP).
+
+    Admin-only like the edit page (a POST not in support_actions). Bad input
+    is a 400 and a template error a 422, each explained inside the frame.
+    """
+    kind = _kind(kind)
+    form = DraftForm()
+    form.group.label.text = kind.group_label
+    form.group.choices = list(kind.groups)
+    if not form.validate_on_submit():
+        return problem_response(first_error(form), 400)
+    customer = None
+    if form.preview_email.data:
+        customer = find_customer(form.preview_email.data)
+        if customer is None:
+            return problem_response("No customer with that email address.", 400)
+    rendered, error, _ = _preview(kind, form.group.data, form.subject.data, form.body.data,
+                                  customer)
+    if error:
+        return problem_response(error, 422)
+    return email_html_response(rendered.html)
 
 
 @bp.route("/%s/new" % KIND_RULE, methods=["GET", "POST"])

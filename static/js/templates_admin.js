@@ -6,6 +6,10 @@
      copy (POST, JSON answer) so the customer's history shows it.
    - Editing the compose form after a preview disables "Copy text" until the
      preview is updated, so what is copied is always what was previewed.
+   - <form data-preview-frame target="preview-frame"> (hidden copies of the
+     previewed draft) is submitted on load: the sandboxed preview iframe then
+     shows the HTML part from a URL with its own CSP, with the email's inline
+     styles, instead of the srcdoc fallback that inherits the page's CSP.
 */
 (function () {
   "use strict";
@@ -80,6 +84,20 @@
       setStatus("Your browser refused the clipboard; select the text and copy it by hand.");
     });
   });
+
+  // Only after the window's load event: the iframe's own first (srcdoc) load
+  // is then over, so it cannot cancel or overtake the form's navigation.
+  function loadPreviewFrames() {
+    var forms = document.querySelectorAll("form[data-preview-frame]");
+    for (var i = 0; i < forms.length; i++) {
+      forms[i].submit();
+    }
+  }
+  if (document.readyState === "complete") {
+    loadPreviewFrames();
+  } else {
+    window.addEventListener("load", loadPreviewFrames);
+  }
 
   var compose = document.getElementById("compose-form");
   if (compose) {

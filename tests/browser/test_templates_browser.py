@@ -13,6 +13,21 @@ def shot(page, artifacts_dir, name):
     page.screenshot(path=os.path.join(artifacts_dir, name), full_page=True)
 
 
+def _preview_frame(page, url):
+    """The preview iframe once the hidden form's POST has replaced its srcdoc document."""
+    frame = page.frame(name="preview-frame")
+    assert frame is not None, "no preview iframe on the page"
+    frame.wait_for_url(url)
+    frame.wait_for_load_state()
+    return frame
+
+
+def _computed(frame, selector, prop):
+    """A computed style inside the (script-less, sandboxed) frame, read by Playwright."""
+    return frame.locator(selector).first.evaluate(
+        "(el, prop) => getComputedStyle(el)[prop]", prop)
+
+
 def test_admin_edits_previews_and_saves_a_template(admin, live_server, page, artifacts_dir):
     seed_default_templates()
     User.create(email="sanne@bakkerij.example", name="Sanne <b>de Vries</b>", plan="pro")
@@ -29,8 +44,21 @@ def test_admin_edits_previews_and_saves_a_template(admin, live_server, page, art
                 "Unsubscribe: {{ links.unsubscribe }}")
     page.fill("textarea[name=body]", new_body)
     page.fill("input[name=preview_email]", "sanne@bakkerij.example")
-    page.click("input[name=preview]")
+    # After the preview page loads, templates_admin.js posts the draft into the
+    # sandboxed iframe (CSRF on): the frame then comes from the endpoint with its own CSP.
+    with page.expect_response(lambda r: r.url.endswith("/templates/outreach/preview-frame")
+                              ) as frame_response:
+        page.click("input[name=preview]")
+    assert frame_response.value.status == 200
+    assert "style-src 'unsafe-inline'" in frame_response.value.headers[
+        "content-security-policy"]
     page.wait_for_selector("#preview-text")
+    html_frame = _preview_frame(page, live_server + "/templates/outreach/preview-frame")
+    # The email's inline styles apply (a srcdoc frame would inherit the page's
+    # style-src 'self' and show the browser defaults instead).
+    assert _computed(html_frame, "body", "backgroundColor") == "rgb(245, 246, 248)"
+    assert "Arial" in _computed(html_frame, "div", "fontFamily")
+    assert page.get_attribute("#preview-frame", "sandbox") == ""  # still no scripts, no origin
     assert page.locator("#preview-text").inner_text().startswith(
         "Dear Sanne <b>de Vries</b>,\n\nYou used 0% this month.")
     frame = page.frame_locator("iframe.preview")
@@ -73,9 +101,15 @@ def test_support_user_copies_and_sends_a_reply(support, browser, live_server, ar
         assert "made 0 calls of the 10000" in page.locator("#preview-text").inner_text()
 
         page.fill("input[name=subject]", "Re: your usage, {{ customer.first_name }}")
-        page.click("input[name=preview]")
+        frame_url = live_server + "/templates/replies/compose/%d/preview-frame" % customer.id
+        with page.expect_response(lambda r: r.url == frame_url) as frame_response:
+            page.click("input[name=preview]")
+        assert frame_response.value.status == 200  # support may preview a reply
         page.wait_for_selector("#preview-subject")
         assert page.locator("#preview-subject").inner_text() == "Re: your usage, Jan"
+        html_frame = _preview_frame(page, frame_url)
+        assert html_frame.locator("p").first.inner_text() == "Hello Jan,"
+        assert _computed(html_frame, "body", "backgroundColor") == "rgb(245, 246, 248)"
 
         page.click("#copy-reply")
         page.wait_for_selector("#copy-status:has-text('noted in the customer')")
