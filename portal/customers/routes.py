@@ -9,6 +9,7 @@ the issue gives key management (revocation) to admins.
 
 from flask import (abort, current_app, flash, redirect, render_template, request,
                    url_for)
+from playhouse.flask_utils import get_object_or_404
 
 from models import CONNECTION_STATUSES, ApiKey, PlanType, User, database, utcnow
 
@@ -101,17 +102,10 @@ def detail(user_id):
     return _render_detail(user_id)
 
 
-def _user_or_404(user_id):
-    user = User.get_or_none(User.id == user_id)
-    if user is None:
-        abort(404)
-    return user
-
-
 @bp.post("/<int:user_id>/plan")
 def change_plan(user_id):
     """Two steps: the first POST shows what changes (preview), the confirmed one saves."""
-    user = _user_or_404(user_id)
+    user = get_object_or_404(User, User.id == user_id)
     form = PlanForm()
     if not form.validate_on_submit():
         return _render_detail(user_id, 400, plan_form=form)
@@ -137,7 +131,7 @@ def change_plan(user_id):
 
 @bp.post("/<int:user_id>/division-limit")
 def set_division_limit(user_id):
-    user = _user_or_404(user_id)
+    user = get_object_or_404(User, User.id == user_id)
     form = DivisionLimitForm()
     if not form.validate_on_submit():
         return _render_detail(user_id, 400, limit_form=form)
@@ -157,7 +151,7 @@ def set_division_limit(user_id):
 
 @bp.post("/<int:user_id>/division-limit/clear")
 def clear_division_limit(user_id):
-    user = _user_or_404(user_id)
+    user = get_object_or_404(User, User.id == user_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
@@ -175,7 +169,7 @@ def clear_division_limit(user_id):
 @bp.post("/<int:user_id>/api-keys")
 def create_api_key(user_id):
     """Shows the new key on this response only: it is never stored, flashed or redirected."""
-    user = _user_or_404(user_id)
+    user = get_object_or_404(User, User.id == user_id)
     form = ApiKeyForm()
     if not form.validate_on_submit():
         return _render_detail(user_id, 400, key_form=form)

@@ -7,6 +7,7 @@ shows, per plan, how many customers the change flips (saving nothing), the
 second (confirm=yes) saves.
 """
 from flask import abort, flash, redirect, render_template, url_for
+from playhouse.flask_utils import get_object_or_404
 
 from models import FeatureFlag, PlanType, User, database
 
@@ -16,13 +17,6 @@ from .forms import (ActionForm, CustomerOverrideForm, FlagEditForm, FlagForm, Pl
                     ToggleForm)
 
 STATE = {"on": True, "off": False, "": None, "clear": None}
-
-
-def _flag_or_404(flag_id):
-    flag = FeatureFlag.get_or_none(FeatureFlag.id == flag_id)
-    if flag is None:
-        abort(404)
-    return flag
 
 
 def _plan_form(entry):
@@ -82,7 +76,7 @@ def _on_off(value):
 @bp.route("/<int:flag_id>/edit", methods=["GET", "POST"])
 def edit(flag_id):
     """Two steps, like a plan change: the first POST previews, confirm=yes saves."""
-    flag = _flag_or_404(flag_id)
+    flag = get_object_or_404(FeatureFlag, FeatureFlag.id == flag_id)
     form = FlagEditForm(obj=flag)
     if form.validate_on_submit():
         description, enabled = (form.description.data or "").strip(), bool(form.enabled.data)
@@ -110,7 +104,7 @@ def edit(flag_id):
 
 @bp.post("/<int:flag_id>/toggle")
 def toggle(flag_id):
-    flag = _flag_or_404(flag_id)
+    flag = get_object_or_404(FeatureFlag, FeatureFlag.id == flag_id)
     form = ToggleForm()
     if not form.validate_on_submit():
         abort(400)
@@ -134,7 +128,7 @@ def toggle(flag_id):
 
 @bp.post("/<int:flag_id>/plans")
 def set_plan_overrides(flag_id):
-    flag = _flag_or_404(flag_id)
+    flag = get_object_or_404(FeatureFlag, FeatureFlag.id == flag_id)
     form = PlanOverridesForm()
     if not form.validate_on_submit():
         flash("Choose inherit, on or off for each plan.", "error")
@@ -167,7 +161,7 @@ def set_plan_overrides(flag_id):
 
 @bp.post("/<int:flag_id>/customers")
 def set_customer_override(flag_id):
-    flag = _flag_or_404(flag_id)
+    flag = get_object_or_404(FeatureFlag, FeatureFlag.id == flag_id)
     form = CustomerOverrideForm()
     if not form.validate_on_submit():
         flash("Enter a customer email and a state.", "error")
@@ -191,7 +185,7 @@ def set_customer_override(flag_id):
 
 @bp.post("/<int:flag_id>/delete")
 def delete(flag_id):
-    flag = _flag_or_404(flag_id)
+    flag = get_object_or_404(FeatureFlag, FeatureFlag.id == flag_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     with database.atomic():

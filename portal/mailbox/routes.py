@@ -7,7 +7,8 @@ network, no forms) and may only be framed by this site.
 """
 import json
 
-from flask import abort, render_template, request, url_for
+from flask import render_template, request, url_for
+from playhouse.flask_utils import get_object_or_404
 
 from models import OutboxMessage
 
@@ -50,16 +51,9 @@ def outbox():
                            next_url=next_url, first_url=first_url)
 
 
-def _message_or_404(message_id):
-    message = OutboxMessage.get_or_none(OutboxMessage.id == message_id)
-    if message is None:
-        abort(404)
-    return message
-
-
 @bp.route("/<int:message_id>")
 def message(message_id):
-    msg = _message_or_404(message_id)
+    msg = get_object_or_404(OutboxMessage, OutboxMessage.id == message_id)
     try:
         headers = sorted(json.loads(msg.headers or "{}").items())
     except ValueError:
@@ -70,5 +64,5 @@ def message(message_id):
 
 @bp.route("/<int:message_id>/html")
 def message_html(message_id):
-    msg = _message_or_404(message_id)
+    msg = get_object_or_404(OutboxMessage, OutboxMessage.id == message_id)
     return email_html_response(msg.html_body)

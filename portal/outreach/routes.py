@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from flask import (abort, current_app, flash, redirect, render_template, request,
                    url_for)
+from playhouse.flask_utils import get_object_or_404
 
 from models import OutreachCampaign, ResponseTemplate, database, utcnow
 
@@ -24,13 +25,6 @@ from .forms import PARAM_PREFIX, LogFilterForm, campaign_form_class
 DRY_RUN_SHOW = 100
 COUNT_DAYS = 30
 LOG_ARGS = ("campaign", "status", "customer", "date_from", "date_to")
-
-
-def _campaign_or_404(campaign_id):
-    campaign = OutreachCampaign.get_or_none(OutreachCampaign.id == campaign_id)
-    if campaign is None:
-        abort(404)
-    return campaign
 
 
 def _customer_url(user_id):
@@ -66,7 +60,7 @@ def campaigns():
 
 @bp.get("/<int:campaign_id>")
 def campaign(campaign_id):
-    c = _campaign_or_404(campaign_id)
+    c = get_object_or_404(OutreachCampaign, OutreachCampaign.id == campaign_id)
     result = outreach_service.dry_run(current_app.config, c)
     since = utcnow() - datetime.timedelta(days=COUNT_DAYS)
     counts = outreach_reports.campaign_counts(since).get(c.id, {})
@@ -77,7 +71,7 @@ def campaign(campaign_id):
 
 @bp.get("/<int:campaign_id>/preview/<int:user_id>")
 def preview(campaign_id, user_id):
-    c = _campaign_or_404(campaign_id)
+    c = get_object_or_404(OutreachCampaign, OutreachCampaign.id == campaign_id)
     candidate, rendered, problem = outreach_service.preview_for(current_app.config, c, user_id)
     if candidate is None:
         abort(404)
@@ -87,7 +81,7 @@ def preview(campaign_id, user_id):
 
 @bp.get("/<int:campaign_id>/preview/<int:user_id>/html")
 def preview_html(campaign_id, user_id):
-    c = _campaign_or_404(campaign_id)
+    c = get_object_or_404(OutreachCampaign, OutreachCampaign.id == campaign_id)
     candidate, rendered, _ = outreach_service.preview_for(current_app.config, c, user_id)
     if rendered is None:
         abort(404)
@@ -101,7 +95,7 @@ def _snapshot(c):
 
 @bp.route("/<int:campaign_id>/edit", methods=["GET", "POST"])
 def edit(campaign_id):
-    c = _campaign_or_404(campaign_id)
+    c = get_object_or_404(OutreachCampaign, OutreachCampaign.id == campaign_id)
     form_class = campaign_form_class(c.trigger)
     form = form_class(obj=None) if request.method == "POST" else form_class(
         data=dict(name=c.name, template=c.template_id or 0, cooldown_days=c.cooldown_days,
@@ -150,7 +144,7 @@ def edit(campaign_id):
 
 
 def _set_enabled(campaign_id, enabled):
-    c = _campaign_or_404(campaign_id)
+    c = get_object_or_404(OutreachCampaign, OutreachCampaign.id == campaign_id)
     if enabled and c.template_id is None:
         flash("Choose an email template before enabling “%s”." % c.name, "error")
         return redirect(url_for("outreach.campaign", campaign_id=c.id))
