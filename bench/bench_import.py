@@ -20,11 +20,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = os.path.join(ROOT, ".venv", "bin", "python")
+sys.path.insert(0, ROOT)
+
+from models.scratch_db import create_scratch_database, drop_scratch_database  # noqa: E402
 if not os.path.exists(PY):
     PY = sys.executable
 ENDPOINTS = ["tools/call get_invoices", "tools/call get_relations", "tools/call get_items",
@@ -109,26 +110,10 @@ def run_engine(label, url, path, lines, instance):
 
 def pg_database(base):
     try:
-        import psycopg2
-        conn = psycopg2.connect(base, connect_timeout=3)
+        return create_scratch_database(base, "bench_import")
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
         print("PostgreSQL   skipped (%s unreachable: %s)" % (base, str(exc).strip()[:80]))
         return None, None
-    conn.autocommit = True
-    name = "bench_import_%s" % uuid.uuid4().hex[:8]
-    with conn.cursor() as cur:
-        cur.execute('CREATE DATABASE "%s"' % name)
-    conn.close()
-    return urlunsplit(urlsplit(base)._replace(path="/" + name)), name
-
-
-def drop_pg(base, name):
-    import psycopg2
-    conn = psycopg2.connect(base)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute('DROP DATABASE IF EXISTS "%s"' % name)
-    conn.close()
 
 
 def main():
@@ -150,7 +135,7 @@ def main():
             try:
                 run_engine("PostgreSQL", url, path, lines, os.path.join(tmp, "instance-pg"))
             finally:
-                drop_pg(args.pg, name)
+                drop_scratch_database(args.pg, name)
         if args.memory_lines:
             big = os.path.join(tmp, "big.jsonl")
             lines = write_file(big, args.memory_lines)

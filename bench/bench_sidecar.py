@@ -24,11 +24,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+from models.scratch_db import create_scratch_database, drop_scratch_database  # noqa: E402
 
 import requests  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
@@ -43,28 +43,14 @@ def free_port():
 def make_database(engine, workdir):
     if engine == "sqlite":
         return "sqlite:///" + os.path.join(workdir, "bench.db"), None
-    import psycopg2
     base = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    name = "bench_sidecar_%s" % uuid.uuid4().hex[:8]
-    conn = psycopg2.connect(base)
-    conn.autocommit = True
-    conn.cursor().execute('CREATE DATABASE "%s"' % name)
-    conn.close()
-    return urlunsplit(urlsplit(base)._replace(path="/" + name)), (base, name)
+    url, name = create_scratch_database(base, "bench_sidecar")
+    return url, (base, name)
 
 
 def drop_database(created):
-    if not created:
-        return
-    import psycopg2
-    base, name = created
-    conn = psycopg2.connect(base)
-    conn.autocommit = True
-    cur = conn.cursor()
-    cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                "AND pid <> pg_backend_pid()", (name,))
-    cur.execute('DROP DATABASE IF EXISTS "%s"' % name)
-    conn.close()
+    if created:
+        drop_scratch_database(*created)
 
 
 def fill(url, keys, total, due):

@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -32,6 +31,7 @@ os.environ["TZ"] = "UTC"
 time.tzset()
 
 from bench import datagen  # noqa: E402
+from models.scratch_db import create_scratch_database, drop_scratch_database  # noqa: E402
 
 ADMIN = "bench-admin@example.com"
 PASSWORD = "bench password 123456"
@@ -265,32 +265,6 @@ def total_or_max(total):
     return total if total is not None else ApiUsage.select(fn.MAX(ApiUsage.id)).scalar()
 
 
-def _pg_database(base):
-    import psycopg2
-    name = "bench_usage_%d_%s" % (os.getpid(), uuid.uuid4().hex[:6])
-    conn = psycopg2.connect(base)
-    conn.autocommit = True
-    conn.cursor().execute('CREATE DATABASE "%s"' % name)
-    conn.close()
-    return urlunsplit(urlsplit(base)._replace(path="/" + name)), name
-
-
-def _drop_pg(base, name):
-    import psycopg2
-    from models import database
-    if database.obj is not None and not database.is_closed():
-        database.close()
-    if hasattr(database.obj, "close_all"):
-        database.obj.close_all()
-    conn = psycopg2.connect(base)
-    conn.autocommit = True
-    cur = conn.cursor()
-    cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                "AND pid <> pg_backend_pid()", (name,))
-    cur.execute('DROP DATABASE IF EXISTS "%s"' % name)
-    conn.close()
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--engine", choices=["sqlite", "postgres", "both"], default="sqlite")
@@ -310,7 +284,7 @@ def main():
         run("sqlite", "sqlite:///" + path, args)
     if args.engine in ("postgres", "both"):
         base = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-        url, name = _pg_database(base)
+        url, name = create_scratch_database(base, "bench_usage")
         try:
             timings = datagen.build_postgres(url, args.customers, args.rows, args.heavy,
                                              datetime.datetime.utcnow())
@@ -319,7 +293,7 @@ def main():
                                                               "postgresql+pool://", 1)
             run("postgres", app_url, args)
         finally:
-            _drop_pg(base, name)
+            drop_scratch_database(base, name)
 
 
 if __name__ == "__main__":

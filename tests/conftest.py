@@ -11,13 +11,13 @@ import os
 import socket
 import threading
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from cryptography.fernet import Fernet
 
 from models import ALL_MODELS, Staff, database
 from models.db import init_database, is_postgres
+from models.scratch_db import create_scratch_database, drop_scratch_database
 
 ADMIN_EMAIL = "admin@example.com"
 SUPPORT_EMAIL = "support@example.com"
@@ -29,36 +29,13 @@ TEST_TOKEN_KEY = Fernet.generate_key().decode()
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 
-def _create_pg_database(base_url):
-    import psycopg2
-    name = "portal_test_%d_%s" % (os.getpid(), uuid.uuid4().hex[:8])
-    parts = urlsplit(base_url)
-    conn = psycopg2.connect(base_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute('CREATE DATABASE "%s"' % name)
-    conn.close()
-    return urlunsplit(parts._replace(path="/" + name)), name
-
-
-def _drop_pg_database(base_url, name):
-    import psycopg2
-    conn = psycopg2.connect(base_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
-        cur.execute('DROP DATABASE IF EXISTS "%s"' % name)
-    conn.close()
-
-
 @pytest.fixture(scope="session")
 def db_url(tmp_path_factory):
     """URL of this run's own, migrated database."""
     base = os.environ.get("TEST_DATABASE_URL", "")
     created = None
     if base.startswith("postgres"):
-        url, created = _create_pg_database(base)
+        url, created = create_scratch_database(base, "portal_test")
     else:
         url = "sqlite:///" + str(tmp_path_factory.mktemp("db") / "portal.db")
     from portal.migrations_runner import make_runner
@@ -68,7 +45,7 @@ def db_url(tmp_path_factory):
     yield url
     database.obj.close() if database.obj else None
     if created:
-        _drop_pg_database(base, created)
+        drop_scratch_database(base, created)
 
 
 def truncate_all():

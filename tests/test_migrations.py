@@ -12,7 +12,7 @@ import pytest
 
 from models import database
 from models.db import init_database
-from tests.conftest import _create_pg_database, _drop_pg_database
+from models.scratch_db import create_scratch_database, drop_scratch_database
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIGRATIONS = os.path.join(ROOT, "migrations")
@@ -34,7 +34,7 @@ def fresh(app_config, tmp_path):
     base = os.environ.get("TEST_DATABASE_URL", "")
     created = None
     if base.startswith("postgres"):
-        url, created = _create_pg_database(base)
+        url, created = create_scratch_database(base, "portal_migrations")
     else:
         url = "sqlite:///" + str(tmp_path / "fresh.db")
     directory = tmp_path / "migrations"
@@ -45,7 +45,7 @@ def fresh(app_config, tmp_path):
         yield app.test_cli_runner(), directory, url
     database.close()
     if created:
-        _drop_pg_database(base, created)
+        drop_scratch_database(base, created)
     init_database(app_config["DATABASE_URL"])  # rebind the suite's database
 
 
