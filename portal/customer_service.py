@@ -24,6 +24,7 @@ from models import (
 
 from . import api_keys, flags_service
 from .outreach_service import customer_outreach
+from .usage_counters import month_start
 
 LATEST_ERRORS_LIMIT = 20
 CHART_DAYS = 30
@@ -32,10 +33,6 @@ MAX_DIVISIONS_OVERRIDE = 10_000
 
 class CustomerError(ValueError):
     """A staff request that cannot be applied; the message is for the user."""
-
-
-def month_start(now):
-    return datetime.date(now.year, now.month, 1)
 
 
 def month_label(now):

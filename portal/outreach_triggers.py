@@ -20,6 +20,7 @@ from models.plans import limits_for
 from .outreach_params import (PARAM_ORDERING, PARAM_SPECS, ParamSpec,  # noqa: F401
                               campaign_params, campaign_plans, default_params,
                               validate_params)
+from .usage_counters import month_start
 
 # Evaluation order of a cycle: with the daily cap, the first campaign that
 # fires for a customer wins, so service mail and hard limits come first.
@@ -70,10 +71,6 @@ def _candidate(row, why="", **facts):
 
 def _plan_filter(query, plans):
     return query.where(User.plan.in_(plans)) if plans else query
-
-
-def month_start(now):
-    return datetime.date(now.year, now.month, 1)
 
 
 def limit_case():

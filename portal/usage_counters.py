@@ -32,6 +32,7 @@ def status_class(status):
 
 
 def month_start(ts):
+    """The usage_monthly key for a moment: every reader and writer of the counter uses this."""
     return datetime.date(ts.year, ts.month, 1)
 
 

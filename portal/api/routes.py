@@ -13,7 +13,7 @@ from models import utcnow
 from models.plans import limits_for
 
 from .. import api_keys, customer_service
-from ..usage_counters import record_api_call
+from ..usage_counters import month_start, record_api_call
 from . import bp
 
 MAX_BODY_BYTES = 4096
@@ -44,7 +44,7 @@ def authenticate_key():
     if scheme.lower() != "bearer" or not token.strip():
         return _error(401, "the Authorization header must use the Bearer scheme")
     g.now = now()
-    context = api_keys.authenticate_with_context(token.strip(), customer_service.month_start(g.now))
+    context = api_keys.authenticate_with_context(token.strip(), month_start(g.now))
     if context is None:
         # One answer for malformed, unknown and revoked keys: no oracle.
         return _error(401, "invalid or revoked API key")
