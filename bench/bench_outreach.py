@@ -7,7 +7,7 @@ usage rows on SQLite. Target: all triggers (queries + rules) in under 2 s.
 The database is created by the real migrations (same indexes as production);
 data is generated with bulk inserts through sqlite3 and the rollups
 (usage_monthly, usage_daily_users, users.last_active_at) are derived from the
-raw rows with INSERT ... SELECT, exactly what portal.usage_counters maintains.
+raw rows with INSERT ... SELECT, exactly what portal.usage.counters maintains.
 What is timed is what one sidecar cycle does before sending: per campaign one
 trigger query, the rule-state queries and the per-candidate decisions. Sending
 is not timed (that is SMTP's speed, not ours).
@@ -36,9 +36,9 @@ def ts(dt):
 
 def build(path, customers, usage_rows, seed=7):
     from models import init_database
-    from portal.migrations_runner import make_runner
-    from portal.outreach_defaults import seed_default_campaigns
-    from portal.template_defaults import seed_default_templates
+    from portal.core.migrations_runner import make_runner
+    from portal.outreach.defaults import seed_default_campaigns
+    from portal.mail.defaults import seed_default_templates
 
     db = init_database("sqlite:///" + path)
     make_runner(db, os.path.join(ROOT, "migrations")).up()
@@ -96,7 +96,7 @@ def build(path, customers, usage_rows, seed=7):
             else:
                 m, status = int(rand() * (window // 60)) + 1, (500 if rand() < 0.05 else 200)
             stamp = "%s%02d" % (minutes[m], n % 60)
-            # Rollups on the fly (what portal.usage_counters maintains per insert).
+            # Rollups on the fly (what portal.usage.counters maintains per insert).
             err = status >= 400
             key = (u, stamp[:10])
             daily[key] = daily.get(key, 0) + 1
@@ -161,8 +161,8 @@ def build(path, customers, usage_rows, seed=7):
 
 def evaluate(path, repeat):
     from models import OutreachCampaign, init_database
-    from portal.outreach_rules import decide, load_rule_state
-    from portal.outreach_triggers import find_candidates
+    from portal.outreach.rules import decide, load_rule_state
+    from portal.outreach.triggers import find_candidates
 
     init_database("sqlite:///" + path).connect(reuse_if_open=True)
     campaigns = list(OutreachCampaign.select().order_by(OutreachCampaign.id))

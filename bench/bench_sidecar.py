@@ -56,8 +56,8 @@ def drop_database(created):
 def fill(url, keys, total, due):
     """`total` connections, `due` of them due now; returns the due refresh tokens."""
     from models import Connection, User, database, init_database
-    from portal.crypto import token_cipher
-    from portal.migrations_runner import make_runner
+    from portal.exact.crypto import token_cipher
+    from portal.core.migrations_runner import make_runner
     db = init_database(url)
     make_runner(db, os.path.join(ROOT, "migrations")).up()
     cipher = token_cipher(keys)
@@ -103,7 +103,7 @@ def run(engine, total, due, latency_ms, workers):
     url, created = make_database(engine, workdir)
     keys = Fernet.generate_key().decode()
     port = free_port()
-    fake = subprocess.Popen([sys.executable, "-m", "portal.fake_exact", "--port", str(port),
+    fake = subprocess.Popen([sys.executable, "-m", "portal.exact.fake", "--port", str(port),
                              "--strict", "--latency-ms", str(latency_ms)], cwd=ROOT,
                             stdout=subprocess.DEVNULL)
     try:

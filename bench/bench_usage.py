@@ -73,7 +73,7 @@ def make_app(url, tmp):
 
     from models import init_database
     from portal import create_app
-    from portal.migrations_runner import make_runner
+    from portal.core.migrations_runner import make_runner
     # A cached bench database may predate newer migrations: bring it up to date.
     db = init_database(url.replace("postgresql+pool://", "postgresql://"))
     make_runner(db, os.path.join(ROOT, "migrations")).up()
@@ -91,7 +91,7 @@ def make_app(url, tmp):
 
 def login(app):
     from models import Staff, database
-    from portal.passwords import hash_password
+    from portal.auth.passwords import hash_password
     database.connect(reuse_if_open=True)
     if not Staff.select().where(Staff.email == ADMIN).exists():
         Staff.create(email=ADMIN, name="Bench", password_hash=hash_password(
@@ -129,8 +129,10 @@ def explain(sql, params):
 
 def run(engine, url, args):
     from models import ApiUsage, User, database, fn, utcnow
-    from portal import customer_list, dashboard_service, request_log
-    from portal.request_log import LogFilter, encode_cursor
+    from portal.customers import listing as customer_list
+    from portal.dashboard import service as dashboard_service
+    from portal.usage import request_log
+    from portal.usage.request_log import LogFilter, encode_cursor
 
     print("\n== %s (%s) ==" % (engine, url.split("@")[-1]), flush=True)
     rep = Report(engine)
@@ -147,7 +149,7 @@ def run(engine, url, args):
 
         # --- the usage API (other helper's blueprint; skipped if absent) ---
         if "api.me" in app.view_functions:
-            from portal.api_keys import create_api_key
+            from portal.customers.api_keys import create_api_key
             _, key = create_api_key(heavy, "bench")
             auth = {"Authorization": "Bearer " + key}
             me = client.get("/api/v1/me", headers=auth).get_json()

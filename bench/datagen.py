@@ -28,7 +28,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from models import database, init_database, utcnow  # noqa: E402
-from portal.migrations_runner import make_runner  # noqa: E402
+from portal.core.migrations_runner import make_runner  # noqa: E402
 
 OUT = os.path.join(ROOT, "bench", "out")
 HEAVY_EMAIL = "heavy@bench.nl"
@@ -159,7 +159,7 @@ def _migrate(url):
 
 
 def _build_rollups():
-    from portal.usage_counters import rebuild_rollups
+    from portal.usage.counters import rebuild_rollups
     t = time.perf_counter()
     n = rebuild_rollups(batch_size=500_000)
     log("rebuild_rollups over %d rows: %.1f s" % (n, time.perf_counter() - t))

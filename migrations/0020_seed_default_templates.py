@@ -6,5 +6,5 @@ empty tables) can seed the same thing. Only missing templates are added.
 
 
 def up(migrator, db):
-    from portal.template_defaults import seed_default_templates
+    from portal.mail.defaults import seed_default_templates
     seed_default_templates(db=db)

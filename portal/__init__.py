@@ -1,8 +1,8 @@
 """The Flask side of the portal: the app factory.
 
-`create_app(config=None)` reads the environment (portal.config), binds the
+`create_app(config=None)` reads the environment (portal.core.config), binds the
 shared Peewee database, wires Flask-Login, CSRF, security headers, the central
-access check (portal.access), every blueprint and every CLI command.
+access check (portal.core.access), every blueprint and every CLI command.
 """
 import logging
 import os
@@ -11,15 +11,15 @@ from flask import Flask
 
 from models import database, init_database
 
-from . import access
-from .config import load_config
-from .extensions import csrf, login_manager
+from portal.core import access
+from portal.core.config import load_config
+from portal.core.extensions import csrf, login_manager
 
 BLUEPRINTS = [
     "portal.health", "portal.auth", "portal.dashboard", "portal.customers",
-    "portal.connections", "portal.usage", "portal.api", "portal.flags",
-    "portal.templates_admin", "portal.mailbox", "portal.outreach",
-    "portal.staff_admin", "portal.outreach_public",
+    "portal.connections", "portal.usage", "portal.usage.api", "portal.flags",
+    "portal.mail.templates_admin", "portal.mail.outbox", "portal.outreach",
+    "portal.staff", "portal.outreach.public",
 ]
 
 
@@ -47,7 +47,7 @@ def create_app(config=None):
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from . import security
+    from portal.core import security
     security.init_app(app)
 
     app.before_request(access.enforce_access)
@@ -57,12 +57,12 @@ def create_app(config=None):
         module = importlib.import_module(name)
         app.register_blueprint(module.bp)
 
-    from .nav import nav_items
+    from portal.core.nav import nav_items
     app.context_processor(lambda: {"nav_items": nav_items, "is_admin": access.is_admin})
-    from .errors import register_error_pages
+    from portal.core.errors import register_error_pages
     register_error_pages(app)
 
-    from .cli import register_commands
+    from portal.cli import register_commands
     register_commands(app)
     return app
 

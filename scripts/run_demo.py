@@ -49,7 +49,7 @@ def processes():
     procs = []
     fake = os.path.join(ROOT, "portal", "fake_exact.py")
     if os.path.exists(fake):
-        procs.append(("fake-exact", [PY, "-m", "portal.fake_exact", "--port", FAKE_EXACT_PORT]))
+        procs.append(("fake-exact", [PY, "-m", "portal.exact.fake", "--port", FAKE_EXACT_PORT]))
     commands = flask("--help", capture_output=True, text=True).stdout
     if "sidecar" in commands:
         procs.append(("sidecar", [PY, "-m", "flask", "--app", "app", "sidecar"]))

@@ -23,7 +23,7 @@ ADMIN_EMAIL = "admin@example.com"
 SUPPORT_EMAIL = "support@example.com"
 PASSWORD = "correct horse battery staple"
 # Lower scrypt cost in tests only; tests of the production parameters use
-# portal.passwords.PASSWORD_HASH_METHOD directly.
+# portal.auth.passwords.PASSWORD_HASH_METHOD directly.
 TEST_HASH_METHOD = "scrypt:16384:8:1"
 TEST_TOKEN_KEY = Fernet.generate_key().decode()
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -38,7 +38,7 @@ def db_url(tmp_path_factory):
         url, created = create_scratch_database(base, "portal_test")
     else:
         url = "sqlite:///" + str(tmp_path_factory.mktemp("db") / "portal.db")
-    from portal.migrations_runner import make_runner
+    from portal.core.migrations_runner import make_runner
     db = init_database(url)
     make_runner(db, os.path.join(os.path.dirname(__file__), "..", "migrations")).up()
     db.close()
@@ -148,7 +148,7 @@ def clock(app):
 
 
 def make_staff(email, password=PASSWORD, name=None, active=True):
-    from portal.passwords import hash_password
+    from portal.auth.passwords import hash_password
     return Staff.create(email=email, name=name or email.split("@")[0], active=active,
                         password_hash=hash_password(password, TEST_HASH_METHOD))
 

@@ -5,8 +5,8 @@ import secrets
 import pytest
 
 from models import Connection, User, utcnow
-from portal.crypto import decrypt_token, encrypt_token
-from portal.fake_exact import FakeExact
+from portal.exact.crypto import decrypt_token, encrypt_token
+from portal.exact.fake import FakeExact
 from tests.conftest import TEST_TOKEN_KEY
 
 KEYS = TEST_TOKEN_KEY

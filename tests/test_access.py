@@ -2,7 +2,7 @@
 
 Generic on purpose: other blueprints keep adding routes, and a route that
 nobody protected makes these tests fail. Admin-only endpoints are computed
-from portal.access (admin blueprints, admin_pages, and every write not listed
+from portal.core.access (admin blueprints, admin_pages, and every write not listed
 in support_actions), never listed by hand.
 """
 import uuid
@@ -11,7 +11,7 @@ import pytest
 from flask import Blueprint, jsonify
 from werkzeug.routing import AnyConverter, FloatConverter, IntegerConverter, UUIDConverter
 
-from portal import access
+from portal.core import access
 from tests.conftest import ADMIN_EMAIL, SUPPORT_EMAIL, AuthActions, make_staff, truncate_all
 
 # Reachable without a staff login. Changing this list is a security decision.

@@ -5,8 +5,8 @@ import pytest
 
 from models import (ApiKey, ApiUsage, DivisionLimit, FeatureFlag, UsageDaily, UsageDailyUser,
                     UsageMonthly, User)
-from portal import api_keys
-from portal.usage_counters import record_usage_rows
+from portal.customers import api_keys
+from portal.usage.counters import record_usage_rows
 
 NOW = datetime.datetime(2026, 3, 15, 10, 30, 0)
 GOOD = {"endpoint": "tools/call get_invoices", "response_status": 200, "duration_ms": 42}

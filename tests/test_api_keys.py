@@ -7,7 +7,7 @@ import re
 import pytest
 
 from models import ApiKey, AuditLog, User
-from portal import api_keys
+from portal.customers import api_keys
 from tests.conftest import ADMIN_EMAIL
 
 

@@ -5,7 +5,7 @@ from datetime import datetime
 import pytest
 
 from models import AuditLog, Staff, database
-from portal import audit
+from portal.core import audit
 from tests.conftest import ADMIN_EMAIL, SUPPORT_EMAIL, AuthActions
 
 

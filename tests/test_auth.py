@@ -4,9 +4,9 @@ import re
 import pytest
 
 from models import AuditLog, LoginAttempt, Staff
-from portal.access import is_safe_next
+from portal.core.access import is_safe_next
 from portal.auth.routes import GENERIC_LOGIN_ERROR
-from portal.passwords import PASSWORD_HASH_METHOD, hash_password, verify_password
+from portal.auth.passwords import PASSWORD_HASH_METHOD, hash_password, verify_password
 from tests.conftest import ADMIN_EMAIL, PASSWORD, SUPPORT_EMAIL, AuthActions, make_staff
 
 
@@ -215,7 +215,7 @@ def test_create_user_refusals(runner, admin, args, stdin, code, message):
 
 def test_production_needs_secret_key_and_token_keys(monkeypatch, tmp_path):
     from portal import create_app
-    from portal.config import ConfigError, load_config
+    from portal.core.config import ConfigError, load_config
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.delenv("SECRET_KEY", raising=False)
     monkeypatch.delenv("TOKEN_ENCRYPTION_KEYS", raising=False)

@@ -9,7 +9,7 @@ import sys
 from models import (ApiUsage, Connection, OutreachCampaign, RefreshAttempt, ResponseTemplate,
                     UsageMonthly, User)
 from models.plans import PlanType
-from portal.crypto import decrypt_token
+from portal.exact.crypto import decrypt_token
 from tests.conftest import TEST_TOKEN_KEY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,7 +52,7 @@ def test_connections_list_json_on_an_empty_database_is_an_empty_array(runner):
 
 
 def test_connections_list_pages_through_many_rows(app):
-    from portal.connection_listing import iter_connection_rows
+    from portal.connections.listing import iter_connection_rows
     user = User.create(email="many@klant.nl", plan="enterprise")
     Connection.insert_many([dict(user=user.id, division=d, status="active") for d in
                             range(1, 26)]).execute()
@@ -144,7 +144,7 @@ def test_seed_demo_refuses_a_non_empty_database(runner):
 
 def test_seed_demo_is_deterministic(app):
     from models import database
-    from portal.demo_data import seed_demo
+    from portal.demo.seed import seed_demo
     from tests.conftest import truncate_all
     seed_demo(TEST_TOKEN_KEY, seed=7, customers=25, now=T)
     first = sorted(User.select(User.email, User.plan).tuples())

@@ -3,7 +3,7 @@ import datetime
 import re
 
 from models import AuditLog, Connection, JobRun, RefreshAttempt, utcnow
-from portal.connections.timefmt import relative_time
+from portal.core.timefmt import relative_time
 from tests.sidecar_helpers import make_connection, refresh_token_of, reload
 
 

@@ -10,9 +10,9 @@ import pytest
 
 from models import (ApiUsage, Connection, OutreachCampaign, OutreachCooldown, OutreachLog,
                     UsageMonthly, User)
-from portal import api_keys, customer_list
-from portal.customer_list import CustomerFilters, customer_page
-from portal.usage_counters import record_usage_rows
+from portal.customers import api_keys, listing as customer_list
+from portal.customers.listing import CustomerFilters, customer_page
+from portal.usage.counters import record_usage_rows
 
 NOW = datetime.datetime(2026, 3, 15, 10, 0, 0)
 MONTH = datetime.date(2026, 3, 1)
@@ -290,7 +290,7 @@ def test_detail_page_shows_everything_support_needs(app, admin_client):
 
 
 def test_latest_errors_are_newest_first_and_limited(app):
-    from portal.customer_service import latest_errors
+    from portal.customers.service import latest_errors
     u = User.create(email="e@example.nl")
     base = datetime.datetime(2026, 3, 10)
     rows = [dict(user=u.id, timestamp=base + datetime.timedelta(hours=h), endpoint="e%d" % h,

@@ -6,8 +6,8 @@ import pytest
 
 from models import (ApiUsage, Connection, JobRun, RefreshAttempt, SidecarHeartbeat, User,
                     utcnow)
-from portal import dashboard_service as ds
-from portal.usage_counters import record_usage_rows
+from portal.dashboard import service as ds
+from portal.usage.counters import record_usage_rows
 
 NOW = datetime.datetime(2026, 6, 15, 12, 30)
 

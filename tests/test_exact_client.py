@@ -6,8 +6,8 @@ import time
 import pytest
 
 from models import utcnow
-from portal.exact import PERMANENT, SUCCESS, TOO_EARLY, TRANSIENT, ExactClient
-from portal.fake_exact import FakeExact
+from portal.exact.client import PERMANENT, SUCCESS, TOO_EARLY, TRANSIENT, ExactClient
+from portal.exact.fake import FakeExact
 from tests.conftest import free_port
 from tests.sidecar_helpers import fake  # noqa: F401
 
@@ -57,7 +57,7 @@ def test_injected_faults_are_classified(fake, kind, outcome, status):  # noqa: F
 
 
 def test_401_access_token_not_expired_is_too_early(monkeypatch):
-    from portal.exact import classify
+    from portal.exact.client import classify
 
     class Answer:
         status_code = 401

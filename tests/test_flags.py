@@ -2,7 +2,8 @@
 import pytest
 
 from models import AuditLog, FeatureFlag, FeatureFlagOverride, User
-from portal import api_keys, flags_service
+from portal.customers import api_keys
+from portal.flags import service as flags_service
 
 
 @pytest.fixture

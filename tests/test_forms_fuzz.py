@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models import User
-from portal.forms_common import find_text_problem, safe_text  # noqa: F401 (API check)
+from portal.core.forms import find_text_problem, safe_text  # noqa: F401 (API check)
 from tests.conftest import ADMIN_EMAIL, AuthActions, truncate_all
 from tests.test_access import build_url
 

@@ -1,7 +1,7 @@
 import datetime
 
 from models import JobRun, LoginAttempt, RefreshAttempt, SidecarHeartbeat, User, Connection
-from portal.housekeeping import RETENTION_DAYS, purge_old_records
+from portal.sidecar.housekeeping import RETENTION_DAYS, purge_old_records
 
 NOW = datetime.datetime(2026, 11, 29, 12, 0)
 

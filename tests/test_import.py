@@ -7,9 +7,9 @@ import pytest
 
 from models import (ApiUsage, Connection, UsageDaily, UsageDailyUser, UsageHourlyError,
                     UsageMonthly, User, database)
-from portal.crypto import decrypt_token
-from portal.importer import InvalidImportFile, import_file, run_import, validate
-from portal.usage_counters import record_usage_rows
+from portal.exact.crypto import decrypt_token
+from portal.importer.service import InvalidImportFile, import_file, run_import, validate
+from portal.usage.counters import record_usage_rows
 from tests.conftest import TEST_TOKEN_KEY
 
 T0 = "2026-01-05T10:00:00Z"
@@ -202,7 +202,7 @@ def test_tokens_the_portal_refreshed_since_are_not_overwritten_by_a_stale_file(a
     the connection."""
     path = write(tmp_path, sample())
     import_file(path, TEST_TOKEN_KEY)
-    from portal.crypto import encrypt_token
+    from portal.exact.crypto import encrypt_token
     live = dict(access_token=encrypt_token(TEST_TOKEN_KEY, "live-access"),
                 refresh_token=encrypt_token(TEST_TOKEN_KEY, "live-refresh"),
                 token_expires_at=datetime.datetime(2026, 5, 1, 10, 10))
@@ -287,7 +287,7 @@ def test_blank_lines_are_ignored_and_progress_is_reported_in_bytes(app, tmp_path
 
 
 def test_a_failure_during_the_import_rolls_everything_back(app, tmp_path, monkeypatch):
-    import portal.import_usage as import_usage
+    import portal.importer.usage as import_usage
     path = write(tmp_path, sample())
     validation = validate(path)
 

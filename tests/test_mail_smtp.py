@@ -8,8 +8,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from models import OutboxMessage
-from portal import mail
-from portal.mail import MailDeliveryError, send_message
+from portal.mail import sending as mail
+from portal.mail.sending import MailDeliveryError, send_message
 from tests.conftest import free_port
 
 

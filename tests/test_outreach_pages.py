@@ -8,7 +8,7 @@ import re
 import pytest
 
 from models import AuditLog, OutboxMessage, OutreachCampaign, OutreachLog, utcnow
-from portal.outreach_service import run_outreach_cycle
+from portal.outreach.engine import run_outreach_cycle
 from tests.test_outreach_triggers import make_campaign, make_connection, make_user
 
 DAY = datetime.timedelta(days=1)

@@ -19,17 +19,17 @@ from aiosmtpd.controller import Controller
 
 from models import OutreachLog
 from models.db import utcnow
-from portal.outreach_service import run_outreach_cycle
+from portal.outreach.engine import run_outreach_cycle
 from tests.conftest import free_port
 from tests.test_outreach_triggers import make_campaign, make_connection, make_user
 
 CHILD = """
 import json, os, sys
-from portal.config import load_config
+from portal.core.config import load_config
 from models import init_database
 config = load_config(os.environ["PORTAL_INSTANCE_PATH"])
 init_database(config["DATABASE_URL"])
-from portal.outreach_service import run_outreach_cycle
+from portal.outreach.engine import run_outreach_cycle
 print(json.dumps(run_outreach_cycle(config)))
 """
 

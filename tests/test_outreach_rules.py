@@ -8,8 +8,8 @@ import datetime
 import pytest
 
 from models import OutboxMessage, OutreachCooldown, OutreachLog
-from portal import mail
-from portal.outreach_service import customer_outreach, dry_run, run_outreach_cycle
+from portal.mail import sending as mail
+from portal.outreach.engine import customer_outreach, dry_run, run_outreach_cycle
 from tests.test_outreach_triggers import (NOW, make_campaign, make_connection, make_user,
                                           set_monthly_calls, statuses)
 

@@ -9,8 +9,8 @@ import pytest
 
 from models import (Connection, OutreachCampaign, OutreachLog, ResponseTemplate,
                     UsageMonthly, User)
-from portal.outreach_triggers import (campaign_params, find_candidates, validate_params)
-from portal.usage_counters import record_usage_rows
+from portal.outreach.triggers import campaign_params, find_candidates, validate_params
+from portal.usage.counters import record_usage_rows
 
 NOW = datetime.datetime(2026, 3, 15, 12, 0, 0)
 
@@ -200,8 +200,8 @@ def test_params_validation_and_defaults(app):
 
 def test_seed_default_campaigns_one_per_trigger_disabled_and_linked(app):
     from models import OUTREACH_TRIGGERS
-    from portal.outreach_defaults import seed_default_campaigns
-    from portal.template_defaults import seed_default_templates
+    from portal.outreach.defaults import seed_default_campaigns
+    from portal.mail.defaults import seed_default_templates
     seed_default_templates()
     assert seed_default_campaigns() == len(OUTREACH_TRIGGERS)
     campaigns = list(OutreachCampaign.select())
@@ -221,9 +221,9 @@ def test_seed_default_campaigns_one_per_trigger_disabled_and_linked(app):
                                      "usage_limit_reached", "inactive", "error_loop"])
 def test_every_default_template_renders_for_a_real_candidate(app, trigger):
     """The seeded template of each trigger renders with the engine's real context."""
-    from portal.outreach_service import render_for
-    from portal.template_defaults import seed_default_templates
-    from portal.outreach_triggers import Candidate
+    from portal.outreach.engine import render_for
+    from portal.mail.defaults import seed_default_templates
+    from portal.outreach.triggers import Candidate
     seed_default_templates()
     template = ResponseTemplate.get(ResponseTemplate.trigger == trigger)
     campaign = make_campaign(trigger, template=template)

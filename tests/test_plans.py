@@ -54,8 +54,8 @@ def test_the_database_itself_refuses_an_unknown_plan(app, plan):
 
 def test_an_imported_starter_customer_works_end_to_end(app, client, tmp_path):
     """The previous system's bug: a list of plans without `starter` locked them out."""
-    from portal import api_keys
-    from portal.importer import import_file
+    from portal.customers import api_keys
+    from portal.importer.service import import_file
     path = tmp_path / "starter.jsonl"
     path.write_text(json.dumps({"type": "customer", "email": "start@klant.nl", "name": "S",
                                 "plan": "starter", "created_at": "2026-01-02T03:04:05Z"}) + "\n")

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from models import PLAN_LIMITS, AuditLog, DivisionLimit, PlanType, User
-from portal import api_keys, customer_service
+from portal.customers import api_keys, service as customer_service
 from tests.conftest import ADMIN_EMAIL
 
 

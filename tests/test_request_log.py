@@ -10,9 +10,9 @@ import pytest
 
 from models import ApiUsage, User, database
 from models.db import is_postgres
-from portal import request_log
-from portal.request_log import LogFilter
-from portal.usage_counters import record_usage_rows
+from portal.usage import request_log
+from portal.usage.request_log import LogFilter
+from portal.usage.counters import record_usage_rows
 
 T0 = datetime.datetime(2026, 5, 10, 12, 0, 0)
 ENDPOINTS = ["tools/call get_invoices", "tools/list", "=HYPERLINK(\"x\")"]

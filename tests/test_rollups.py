@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from models import (ApiUsage, UsageDaily, UsageDailyActive, UsageDailyUser, UsageHourlyError,
                     UsageMonthly, User, database)
-from portal.usage_counters import rebuild_rollups, record_api_call, record_usage_rows
+from portal.usage.counters import rebuild_rollups, record_api_call, record_usage_rows
 
 BASE = datetime.datetime(2026, 1, 31, 22, 0)
 # Offsets straddle an hour, a day and a month boundary; microseconds included.

@@ -3,7 +3,7 @@ from cryptography.fernet import Fernet, InvalidToken
 import pytest
 
 from models import Connection
-from portal.crypto import decrypt_token, encrypt_token
+from portal.exact.crypto import decrypt_token, encrypt_token
 from tests.conftest import TEST_TOKEN_KEY
 from tests.sidecar_helpers import make_connection
 

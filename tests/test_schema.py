@@ -77,7 +77,7 @@ def some_rows(app):
     """A few hundred rows and fresh statistics, so the planner has real choices
     (connections has two indexes that start with status)."""
     from models import Connection, User
-    from portal.usage_counters import record_usage_rows
+    from portal.usage.counters import record_usage_rows
     users = [User.create(email="u%d@klant.nl" % n, plan="free") for n in range(20)]
     statuses = ("active", "retry_pending", "refresh_failed")
     Connection.insert_many([dict(user=u.id, division=d, status=statuses[d % 3],

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from portal.security import BAD_ENCODING_MESSAGE
+from portal.core.security import BAD_ENCODING_MESSAGE
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "..", "templates")
 CSP_CORE = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"

@@ -8,7 +8,7 @@ import threading
 import time
 
 from models import Connection, JobRun, SidecarHeartbeat, database
-from portal.sidecar import Sidecar
+from portal.sidecar.loop import Sidecar
 from tests.sidecar_helpers import fake, make_connection, service_config  # noqa: F401
 from tests.test_sidecar_concurrency import ROOT, pair_of, sidecar_env
 
@@ -31,7 +31,7 @@ def test_run_once_records_job_runs_and_heartbeat(app, fake):  # noqa: F811
 
 def test_a_failing_job_is_logged_and_the_loop_goes_on(app, fake, monkeypatch,  # noqa: F811
                                                       caplog):
-    import portal.outreach_service as outreach_service
+    import portal.outreach.engine as outreach_service
 
     def broken(config, now=None):
         raise RuntimeError("outreach exploded")

@@ -12,7 +12,7 @@ import sys
 import time
 
 from models import Connection, JobRun, database, utcnow
-from portal.crypto import decrypt_token
+from portal.exact.crypto import decrypt_token
 from tests.sidecar_helpers import KEYS, fake, make_connection  # noqa: F401
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -2,10 +2,16 @@
 import pytest
 
 from models import OUTREACH_TRIGGERS
-from portal import template_engine as te
-from portal.template_defaults import DEFAULT_OUTREACH, DEFAULT_REPLIES, check_defaults
-from portal.template_engine import (REPLY_VARIABLES, TRIGGER_VARIABLES, TemplateError,
-                                    render_email, sample_context, validate)
+from portal.mail import engine as te
+from portal.mail.defaults import DEFAULT_OUTREACH, DEFAULT_REPLIES, check_defaults
+from portal.mail.engine import (
+    REPLY_VARIABLES,
+    TRIGGER_VARIABLES,
+    TemplateError,
+    render_email,
+    sample_context,
+    validate,
+)
 
 ALL = TRIGGER_VARIABLES["connection_failed"]
 

@@ -3,9 +3,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from portal.template_defaults import DEFAULT_OUTREACH, DEFAULT_REPLIES
-from portal.template_engine import (REPLY_VARIABLES, TRIGGER_VARIABLES, customer_context,
-                                    render_email)
+from portal.mail.defaults import DEFAULT_OUTREACH, DEFAULT_REPLIES
+from portal.mail.engine import REPLY_VARIABLES, TRIGGER_VARIABLES, customer_context, render_email
 
 XSS_CORPUS = [
     "<script>alert(1)</script>",

@@ -8,8 +8,8 @@ import pytest
 from models import (AdminResponseTemplate, AdminResponseTemplateVersion, AuditLog,
                     OutboxMessage, ResponseTemplate, ResponseTemplateVersion, SupportReply,
                     User)
-from portal import template_store as store
-from portal.template_defaults import DEFAULT_OUTREACH, DEFAULT_REPLIES, seed_default_templates
+from portal.mail import store
+from portal.mail.defaults import DEFAULT_OUTREACH, DEFAULT_REPLIES, seed_default_templates
 from tests.conftest import free_port
 
 XSS = '"><img src=x onerror=alert(1)>'
@@ -511,7 +511,7 @@ def test_compose_template_picker_search_and_category(support_client, seeded, cus
 
 
 def test_outbox_list_search_and_message_view(support_client, app):
-    from portal.mail import send_message
+    from portal.mail.sending import send_message
     for i in range(3):
         send_message(app.config, to="klant%d@example.nl" % i, subject="Subject %d" % i,
                      text="Text %d" % i, html="<p>Html %d<script>alert(1)</script></p>" % i,
@@ -537,8 +537,8 @@ def test_outbox_list_search_and_message_view(support_client, app):
 
 
 def test_outbox_keyset_pagination(support_client, app):
-    from portal.mail import send_message
-    from portal.mailbox.routes import PAGE_SIZE
+    from portal.mail.sending import send_message
+    from portal.mail.outbox.routes import PAGE_SIZE
     for i in range(PAGE_SIZE + 2):
         send_message(app.config, to="a@example.nl", subject="Mail %03d" % i, text="t",
                      html="h", kind="outreach")

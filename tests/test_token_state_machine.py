@@ -5,11 +5,16 @@ import logging
 import pytest
 
 from models import Connection, RefreshAttempt, utcnow
-from portal.crypto import encrypt_token
-from portal.exact import ExactClient
-from portal.refresh_cycle import CircuitBreaker, due_connection_ids, run_refresh_cycle
-from portal.tokens import (RETRY_LADDER, TokenService, TokenUnavailable, get_access_token,
-                           is_due)
+from portal.exact.crypto import encrypt_token
+from portal.exact.client import ExactClient
+from portal.exact.refresh_cycle import CircuitBreaker, due_connection_ids, run_refresh_cycle
+from portal.exact.tokens import (
+    RETRY_LADDER,
+    TokenService,
+    TokenUnavailable,
+    get_access_token,
+    is_due,
+)
 from tests.sidecar_helpers import (KEYS, fake, make_connection, new_token,  # noqa: F401
                                    refresh_token_of, reload, service_config)
 
@@ -275,7 +280,7 @@ def test_no_token_in_logs_or_attempts(app, fake, caplog):  # noqa: F811
 
 
 def test_revive_refresh_failed(app):
-    from portal.connection_revival import revive_refresh_failed
+    from portal.exact.revival import revive_refresh_failed
     now = utcnow()
     dead = make_connection(status="refresh_failed", retry_count=5)
     alive = make_connection()

@@ -5,7 +5,7 @@ import pytest
 from itsdangerous import URLSafeSerializer
 
 from models import AuditLog, User
-from portal.mail import unsubscribe_url, verify_unsubscribe_token
+from portal.mail.sending import unsubscribe_url, verify_unsubscribe_token
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import datetime
 
 from models import UsageDaily, UsageMonthly, User
-from portal.usage_counters import record_usage_rows
+from portal.usage.counters import record_usage_rows
 
 
 def test_record_usage_updates_counters(app):

@@ -1,9 +1,9 @@
 from flask import Blueprint
 
-from ..access import register_policy
+from portal.core.access import register_policy
 
 bp = Blueprint("auth", __name__)
 # /login is public (PUBLIC_ENDPOINTS); logout is a write any staff may do.
 register_policy("auth", kind="staff", support_actions={"auth.logout"})
 
-from . import routes  # noqa: E402,F401
+from portal.auth import routes  # noqa: E402,F401

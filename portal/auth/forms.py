@@ -1,7 +1,7 @@
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from ..forms_common import BaseForm, safe_text
+from portal.core.forms import BaseForm, safe_text
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
 

@@ -10,12 +10,12 @@ from flask_login import current_user
 
 from models import Staff, database
 
-from .. import audit
-from ..access import is_safe_next
-from ..extensions import login_manager
-from ..passwords import verify_password, verify_dummy_password
-from . import bp, sessions, throttle
-from .forms import LoginForm
+from portal.core import audit
+from portal.core.access import is_safe_next
+from portal.core.extensions import login_manager
+from portal.auth.passwords import verify_password, verify_dummy_password
+from portal.auth import bp, sessions, throttle
+from portal.auth.forms import LoginForm
 
 GENERIC_LOGIN_ERROR = "Email or password is incorrect."
 LOCKED_ACCOUNT_MESSAGE = ("Too many failed login attempts for this account. "

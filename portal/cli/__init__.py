@@ -2,8 +2,13 @@
 
 
 def register_commands(app):
-    from . import (database_commands, rollup_commands, sidecar_commands, staff_commands,
-                   usage_commands)
+    from portal.cli import (
+        database_commands,
+        rollup_commands,
+        sidecar_commands,
+        staff_commands,
+        usage_commands,
+    )
     for module in (database_commands, staff_commands, sidecar_commands, usage_commands,
                    rollup_commands):
         module.register(app)

@@ -1,7 +1,7 @@
 """migrate, backup, import, seed-demo, connections list.
 
-Thin wrappers: the work lives in services without Flask (portal.migrations_runner,
-portal.importer, portal.demo_data, portal.connection_listing). Data goes to
+Thin wrappers: the work lives in services without Flask (portal.core.migrations_runner,
+portal.importer.service, portal.demo.seed, portal.connections.listing). Data goes to
 stdout, messages and errors to stderr, so `connections list --json | jq` works.
 """
 import contextlib
@@ -14,8 +14,14 @@ from flask import current_app
 from models import User, database
 from models.db import is_sqlite
 
-from ..migrations_runner import (MigrationFailed, MigrationGuardError, apply_pending,
-                                 backup_sqlite, check_guards, make_runner)
+from portal.core.migrations_runner import (
+    MigrationFailed,
+    MigrationGuardError,
+    apply_pending,
+    backup_sqlite,
+    check_guards,
+    make_runner,
+)
 
 
 def _backup_dir():
@@ -97,7 +103,7 @@ def _progress(label, length):
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
 def import_command(file):
     """Import JSON Lines from the previous system (validates everything first)."""
-    from ..importer import ImportAborted, run_import, validate
+    from portal.importer.service import ImportAborted, run_import, validate
     size = os.path.getsize(file)
     database.connect(reuse_if_open=True)
     with _progress("Validating", size) as progress:
@@ -129,7 +135,7 @@ def import_command(file):
               help="How many customers.")
 def seed_demo_command(if_empty, seed, customers):
     """Fill an empty database with a living demo portal."""
-    from ..demo_data import seed_demo
+    from portal.demo.seed import seed_demo
     database.connect(reuse_if_open=True)
     if User.select().exists():
         if if_empty:
@@ -153,7 +159,7 @@ def connections_group():
               default=None, help="Only connections in this status.")
 def connections_list_command(as_json, status):
     """List connections: id, email, division, status, retries, next retry, expiry, error."""
-    from ..connection_listing import iter_connection_rows, write_json_array, write_table
+    from portal.connections.listing import iter_connection_rows, write_json_array, write_table
     database.connect(reuse_if_open=True)
     rows = iter_connection_rows(status=status)
     out = click.get_text_stream("stdout")

@@ -1,7 +1,7 @@
 """rebuild-rollups: recompute every usage counter and rollup from the raw rows (issue 7)."""
 import click
 
-from ..usage_counters import rebuild_rollups, total_usage_rows
+from portal.usage.counters import rebuild_rollups, total_usage_rows
 
 
 @click.command("rebuild-rollups")

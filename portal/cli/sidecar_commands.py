@@ -11,7 +11,7 @@ from flask import current_app
               help="Only this job (repeatable; with --once).")
 def sidecar_command(once, jobs):
     """Keep every Exact connection alive and run outreach (until SIGTERM/SIGINT)."""
-    from ..sidecar import Sidecar, SidecarConfigError
+    from portal.sidecar.loop import Sidecar, SidecarConfigError
     try:
         sidecar = Sidecar(current_app.config)
     except SidecarConfigError as exc:
@@ -27,7 +27,7 @@ def sidecar_command(once, jobs):
 @click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 10000))
 def rotate_keys_command(batch_size):
     """Re-encrypt every stored token under the first TOKEN_ENCRYPTION_KEYS key."""
-    from ..key_rotation import count_rows, rotate_all
+    from portal.exact.key_rotation import count_rows, rotate_all
     keys = current_app.config["TOKEN_ENCRYPTION_KEYS"]
     total = count_rows()
     with click.progressbar(length=total, label="Re-encrypting connections",

@@ -10,7 +10,7 @@ import sys
 import click
 from flask import current_app
 
-from ..staff_admin.accounts import StaffError, create_staff
+from portal.staff.accounts import StaffError, create_staff
 
 
 @click.command("create-user")
@@ -37,7 +37,7 @@ def create_user_command(email, name, password_stdin):
 
 
 def _admin_emails():
-    from ..access import get_admin_emails
+    from portal.core.access import get_admin_emails
     return get_admin_emails(current_app.config)
 
 

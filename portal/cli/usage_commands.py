@@ -11,7 +11,8 @@ import click
 
 from models import ApiKey, User, database
 
-from .. import api_keys, audit
+from portal.customers import api_keys
+from portal.core import audit
 
 
 def _operator():

@@ -1,7 +1,7 @@
 from flask import Blueprint
 
-from ..access import register_policy
-from .timefmt import iso_utc, relative_time
+from portal.core.access import register_policy
+from portal.core.timefmt import iso_utc, relative_time
 
 bp = Blueprint("connections", __name__, url_prefix="/connections")
 # Support staff may ask for a retry; resetting a failed connection is admin-only
@@ -10,4 +10,4 @@ register_policy("connections", kind="staff", support_actions=["connections.retry
 bp.app_template_filter("reltime")(relative_time)
 bp.app_template_filter("isoutc")(iso_utc)
 
-from . import routes  # noqa: E402,F401
+from portal.connections import routes  # noqa: E402,F401

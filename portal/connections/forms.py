@@ -4,8 +4,8 @@ from wtforms.validators import Length, NumberRange, Optional
 
 from models import CONNECTION_STATUSES
 
-from ..connection_admin import SORTS
-from ..forms_common import BaseForm, safe_text
+from portal.connections.service import SORTS
+from portal.core.forms import BaseForm, safe_text
 
 
 class ConnectionFilterForm(BaseForm):

@@ -2,10 +2,10 @@
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ..access import is_admin
-from .. import connection_admin as svc
-from . import bp
-from .forms import ActionForm, ConnectionFilterForm
+from portal.core.access import is_admin
+from portal.connections import service as svc
+from portal.connections import bp
+from portal.connections.forms import ActionForm, ConnectionFilterForm
 
 
 @bp.get("/")

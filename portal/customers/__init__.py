@@ -1,10 +1,10 @@
 from flask import Blueprint
 
-from ..access import register_policy
+from portal.core.access import register_policy
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 # Support staff read the list, the CSV export and the detail page; every POST
 # here (plan, division limit, create/revoke API key) is admin-only by default.
 register_policy("customers", kind="staff")
 
-from . import routes  # noqa: E402,F401
+from portal.customers import routes  # noqa: E402,F401

@@ -4,8 +4,8 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from models import PlanType
 
-from ..customer_service import MAX_DIVISIONS_OVERRIDE
-from ..forms_common import BaseForm
+from portal.customers.service import MAX_DIVISIONS_OVERRIDE
+from portal.core.forms import BaseForm
 
 
 class PlanForm(BaseForm):

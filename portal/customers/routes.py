@@ -13,11 +13,12 @@ from playhouse.flask_utils import get_object_or_404
 
 from models import CONNECTION_STATUSES, ApiKey, PlanType, User, database, utcnow
 
-from .. import api_keys, audit, customer_list, customer_service
-from ..customer_service import CustomerError
-from ..csv_export import csv_response
-from . import bp
-from .forms import ActionForm, ApiKeyForm, DivisionLimitForm, PlanForm
+from portal.customers import api_keys, listing as customer_list, service as customer_service
+from portal.core import audit
+from portal.customers.service import CustomerError
+from portal.core.csv_export import csv_response
+from portal.customers import bp
+from portal.customers.forms import ActionForm, ApiKeyForm, DivisionLimitForm, PlanForm
 
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 600, 160, 20
 

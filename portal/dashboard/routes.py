@@ -5,9 +5,9 @@ from flask import current_app, render_template, request
 
 from models import utcnow
 
-from .. import dashboard_service
-from ..request_log import STATUS_CLASSES
-from . import bp, chart
+from portal.dashboard import service as dashboard_service
+from portal.usage.request_log import STATUS_CLASSES
+from portal.dashboard import bp, chart
 
 CLASS_ARG = {v: k for k, v in STATUS_CLASSES.items()}  # 4 -> "4xx"
 

@@ -4,8 +4,8 @@ from wtforms.validators import DataRequired, Length, Regexp
 
 from models import PlanType
 
-from ..flags_service import FLAG_KEY_PATTERN, FLAG_KEY_RULE
-from ..forms_common import BaseForm
+from portal.flags.service import FLAG_KEY_PATTERN, FLAG_KEY_RULE
+from portal.core.forms import BaseForm
 
 OVERRIDE_CHOICES = {"": "inherit global", "on": "on", "off": "off"}
 

@@ -11,10 +11,17 @@ from playhouse.flask_utils import get_object_or_404
 
 from models import FeatureFlag, PlanType, User, database
 
-from .. import audit, flags_service
-from . import bp
-from .forms import (ActionForm, CustomerOverrideForm, FlagEditForm, FlagForm, PlanOverridesForm,
-                    ToggleForm)
+from portal.core import audit
+from portal.flags import service as flags_service
+from portal.flags import bp
+from portal.flags.forms import (
+    ActionForm,
+    CustomerOverrideForm,
+    FlagEditForm,
+    FlagForm,
+    PlanOverridesForm,
+    ToggleForm,
+)
 
 STATE = {"on": True, "off": False, "": None, "clear": None}
 

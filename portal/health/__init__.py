@@ -3,7 +3,7 @@ from flask import Blueprint, current_app, jsonify
 
 from models import JobRun, SidecarHeartbeat, database
 
-from ..migrations_runner import make_runner, pending
+from portal.core.migrations_runner import make_runner, pending
 
 bp = Blueprint("health", __name__)
 

@@ -6,9 +6,9 @@ by default; the edit page is admin-only even to open).
 """
 from flask import Blueprint
 
-from ..access import register_policy
+from portal.core.access import register_policy
 
 bp = Blueprint("outreach", __name__, url_prefix="/outreach")
 register_policy("outreach", kind="staff", admin_pages=("outreach.edit",))
 
-from . import routes  # noqa: E402,F401
+from portal.outreach import routes  # noqa: E402,F401

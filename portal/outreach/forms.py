@@ -7,9 +7,9 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from models import PlanType
 
-from ..forms_common import BaseForm, safe_text
-from ..outreach_reports import STATUSES
-from ..outreach_params import PARAM_SPECS
+from portal.core.forms import BaseForm, safe_text
+from portal.outreach.reports import STATUSES
+from portal.outreach.params import PARAM_SPECS
 
 PARAM_PREFIX = "param_"
 MAX_COOLDOWN_DAYS = 365

@@ -1,7 +1,7 @@
 """Outreach pages: campaigns, dry run, preview, edit/enable (admin), and the log.
 
-Thin: the engine (portal.outreach_service) and the log reader
-(portal.outreach_reports) hold the logic. Every write is audited in the same
+Thin: the engine (portal.outreach.engine) and the log reader
+(portal.outreach.reports) hold the logic. Every write is audited in the same
 transaction as the change.
 """
 import datetime
@@ -14,13 +14,14 @@ from playhouse.flask_utils import get_object_or_404
 
 from models import OutreachCampaign, ResponseTemplate, database, utcnow
 
-from .. import audit, outreach_reports, outreach_service
-from ..outreach_params import PARAM_SPECS, campaign_params, campaign_plans, validate_params
-from ..outreach_triggers import TRIGGER_LABELS
-from ..csv_export import csv_response
-from ..mail_preview import email_html_response  # own strict CSP, sandboxed frame
-from . import bp
-from .forms import PARAM_PREFIX, LogFilterForm, campaign_form_class
+from portal.core import audit
+from portal.outreach import reports as outreach_reports, engine as outreach_service
+from portal.outreach.params import PARAM_SPECS, campaign_params, campaign_plans, validate_params
+from portal.outreach.triggers import TRIGGER_LABELS
+from portal.core.csv_export import csv_response
+from portal.core.email_preview import email_html_response  # own strict CSP, sandboxed frame
+from portal.outreach import bp
+from portal.outreach.forms import PARAM_PREFIX, LogFilterForm, campaign_form_class
 
 DRY_RUN_SHOW = 100
 COUNT_DAYS = 30

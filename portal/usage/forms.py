@@ -2,8 +2,8 @@
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
-from ..forms_common import BaseForm, safe_text
-from ..request_log import STATUS_CLASSES
+from portal.core.forms import BaseForm, safe_text
+from portal.usage.request_log import STATUS_CLASSES
 
 
 class RequestLogFilterForm(BaseForm):

@@ -7,12 +7,12 @@ from flask import flash, render_template, request, url_for
 
 from models import utcnow
 
-from .. import request_log
-from ..request_log import BadCursor, LogFilter
-from ..csv_export import csv_response
-from . import bp
-from .forms import RequestLogFilterForm
-from .links import LOG_FILTER_ARGS, customer_url
+from portal.usage import request_log
+from portal.usage.request_log import BadCursor, LogFilter
+from portal.core.csv_export import csv_response
+from portal.usage import bp
+from portal.usage.forms import RequestLogFilterForm
+from portal.core.links import LOG_FILTER_ARGS, customer_url
 
 CSV_COLUMNS = ["id", "timestamp", "email", "user_id", "endpoint", "response_status",
                "duration_ms"]

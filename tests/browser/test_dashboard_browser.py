@@ -3,7 +3,7 @@ import datetime
 import os
 
 from models import User, utcnow
-from portal.usage_counters import record_usage_rows
+from portal.usage.counters import record_usage_rows
 from tests.conftest import SUPPORT_EMAIL, browser_login
 
 

@@ -6,9 +6,9 @@ import datetime
 import os
 
 from models import AuditLog, OutboxMessage, OutreachCampaign, OutreachLog, User, utcnow
-from portal.outreach_defaults import seed_default_campaigns
-from portal.outreach_service import run_outreach_cycle
-from portal.template_defaults import seed_default_templates
+from portal.outreach.defaults import seed_default_campaigns
+from portal.outreach.engine import run_outreach_cycle
+from portal.mail.defaults import seed_default_templates
 from tests.conftest import ADMIN_EMAIL, SUPPORT_EMAIL, browser_login, make_staff
 
 CUSTOMER_EMAIL = "kees@loodgieter.example"

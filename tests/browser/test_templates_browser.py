@@ -5,7 +5,7 @@ import os
 
 from models import (OutboxMessage, ResponseTemplate, ResponseTemplateVersion, SupportReply,
                     User)
-from portal.template_defaults import seed_default_templates
+from portal.mail.defaults import seed_default_templates
 from tests.conftest import ADMIN_EMAIL, SUPPORT_EMAIL, browser_login
 
 

@@ -1,0 +1,1 @@
+"""`flask import`: the JSON Lines import from the previous system."""

@@ -1,0 +1,145 @@
+"""Importing usage rows without counting anything twice (used by portal.importer.service).
+
+A usage row is identified by (customer, timestamp, endpoint, response_status).
+After an import a key occurs max(copies in the database before, copies in the
+file) times: re-importing a file adds nothing, while two identical calls in one
+file (two tool calls in the same second) both count.
+
+Per batch of lines, one query (a range scan of idx_api_usage_user_month) finds
+which keys were already present before the import started:
+* keys not present go straight through portal.usage.counters.record_usage_rows
+  (in big chunks), so counters and rollups move exactly as through the API;
+* rows whose key was present wait in a TEMPORARY table; at the end one SQL
+  statement numbers the copies of each key in file order and keeps those beyond
+  the count already in the database. That is exact even when the copies are far
+  apart in the file, and needs no memory per key.
+Only rows that existed before the import (id <= baseline) count as present: the
+rows this import adds are the file's own copies.
+"""
+from peewee import BigIntegerField, CharField, DateTimeField, IntegerField, Model, fn
+
+from models import ApiUsage, database
+from models.db import is_postgres
+
+from portal.usage.counters import record_usage_rows
+
+# The counters cost one statement per customer per call of record_usage_rows
+# (last_active_at), so fewer, larger chunks are much faster; 50k rows ~ 30 MB.
+RECORD_CHUNK = 50_000
+LOOKUP_CHUNK = 500
+OVERLAP_COLUMNS = ("line", "user_id", "timestamp", "endpoint", "response_status", "duration_ms")
+
+
+class ImportUsageOverlap(Model):
+    """Scratch table (TEMPORARY, per connection) for rows whose key was present."""
+    line = BigIntegerField(primary_key=True)
+    user_id = IntegerField()
+    timestamp = DateTimeField()
+    endpoint = CharField()
+    response_status = IntegerField()
+    duration_ms = IntegerField(null=True)
+    keep = IntegerField(null=True)  # 1 = this copy is new: insert it
+
+    class Meta:
+        database = database
+        table_name = "import_usage_overlap"
+
+
+def bulk_insert(table, columns, params):
+    """executemany / execute_values: peewee builds SQL value by value, too slow for
+    hundreds of thousands of rows. Values are plain ints, strings and datetimes."""
+    cursor = database.cursor()
+    names = ", ".join('"%s"' % c for c in columns)
+    if is_postgres():
+        from psycopg2.extras import execute_values
+        execute_values(cursor, 'INSERT INTO "%s" (%s) VALUES %%s' % (table, names), params,
+                       page_size=1000)
+    else:
+        cursor.executemany('INSERT INTO "%s" (%s) VALUES (%s)'
+                           % (table, names, ", ".join("?" * len(columns))), params)
+
+
+_KEEP_NEW_COPIES = (
+    'UPDATE import_usage_overlap SET keep = 1 WHERE line IN ('
+    ' SELECT s.line FROM (SELECT line, user_id, "timestamp", endpoint, response_status,'
+    '  ROW_NUMBER() OVER (PARTITION BY user_id, "timestamp", endpoint, response_status'
+    '                     ORDER BY line) AS copy FROM import_usage_overlap) s'
+    ' WHERE s.copy > (SELECT COUNT(*) FROM api_usage a WHERE a.user_id = s.user_id'
+    '  AND a."timestamp" = s."timestamp" AND a.endpoint = s.endpoint'
+    '  AND a.response_status = s.response_status AND a.id <= {param}))')
+
+
+class UsageImport:
+    """Collects an import's usage rows; call add() per batch, finish() once, in one
+    transaction. Counts go to summary.usage_created / usage_skipped."""
+
+    def __init__(self, summary):
+        self.summary = summary
+        self.baseline_id = ApiUsage.select(fn.MAX(ApiUsage.id)).scalar() or 0
+        self.fresh = []
+        self.overlap_rows = 0
+
+    def add(self, numbered_rows):
+        """[(line number, row dict for record_usage_rows)]"""
+        present = self._present_keys([row for _, row in numbered_rows])
+        overlap = []
+        for line, row in numbered_rows:
+            key = (row["user"], row["timestamp"], row["endpoint"], row["response_status"])
+            if key in present:
+                overlap.append((line,) + key + (row["duration_ms"],))
+            else:
+                self.fresh.append(row)
+        if len(self.fresh) >= RECORD_CHUNK:
+            self._record_fresh()
+        if overlap:
+            if not self.overlap_rows:
+                ImportUsageOverlap.create_table(safe=True, temporary=True)
+                ImportUsageOverlap.delete().execute()
+            bulk_insert("import_usage_overlap", OVERLAP_COLUMNS, overlap)
+            self.overlap_rows += len(overlap)
+
+    def _record_fresh(self):
+        if self.fresh:
+            self.summary.usage_created += record_usage_rows(self.fresh)
+            self.fresh = []
+
+    def _present_keys(self, rows):
+        """Keys among `rows` that were in api_usage before the import (one range query
+        per batch on idx_api_usage_user_month; nothing to ask in an empty table)."""
+        if not self.baseline_id or not rows:
+            return set()
+        lo = min(r["timestamp"] for r in rows)
+        hi = max(r["timestamp"] for r in rows)
+        users = list({r["user"] for r in rows})
+        present = set()
+        for i in range(0, len(users), LOOKUP_CHUNK):
+            query = (ApiUsage.select(ApiUsage.user, ApiUsage.timestamp, ApiUsage.endpoint,
+                                     ApiUsage.response_status)
+                     .where(ApiUsage.user.in_(users[i:i + LOOKUP_CHUNK]),
+                            ApiUsage.timestamp >= lo, ApiUsage.timestamp <= hi,
+                            ApiUsage.id <= self.baseline_id)
+                     .tuples())
+            present.update(query)
+        return present
+
+    def finish(self):
+        """Record what is left, then the new copies of keys that were present."""
+        self._record_fresh()
+        if not self.overlap_rows:
+            return
+        T = ImportUsageOverlap
+        database.execute_sql(_KEEP_NEW_COPIES.format(param=database.param), (self.baseline_id,))
+        kept, last = 0, 0
+        while True:
+            batch = list(T.select(T.line, T.user_id, T.timestamp, T.endpoint,
+                                  T.response_status, T.duration_ms)
+                         .where((T.keep == 1) & (T.line > last))
+                         .order_by(T.line).limit(RECORD_CHUNK).tuples())
+            if not batch:
+                break
+            last = batch[-1][0]
+            kept += record_usage_rows([dict(user=u, timestamp=ts, endpoint=e, response_status=s,
+                                            duration_ms=d) for _, u, ts, e, s, d in batch])
+        self.summary.usage_created += kept
+        self.summary.usage_skipped += self.overlap_rows - kept
+        T.drop_table(safe=True)

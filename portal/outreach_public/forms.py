@@ -1,5 +1,0 @@
-from ..forms_common import BaseForm
-
-
-class UnsubscribeForm(BaseForm):
-    """Confirm button; the CSRF token is the point."""

@@ -1,0 +1,1 @@
+"""The sidecar process: the schedule loop and its housekeeping job."""
