@@ -5,7 +5,7 @@ import pytest
 
 from models import AuditLog, LoginAttempt, Staff
 from portal.core.access import is_safe_next
-from portal.auth.routes import GENERIC_LOGIN_ERROR
+from portal.auth.service import GENERIC_LOGIN_ERROR
 from portal.auth.passwords import PASSWORD_HASH_METHOD, hash_password, verify_password
 from tests.conftest import ADMIN_EMAIL, PASSWORD, SUPPORT_EMAIL, AuthActions, make_staff
 

@@ -2,6 +2,7 @@
 import pytest
 
 from models import AuditLog, FeatureFlag, FeatureFlagOverride, User
+from portal.core.audit import Actor
 from portal.customers import api_keys
 from portal.flags import service as flags_service
 
@@ -24,7 +25,7 @@ def test_precedence_customer_over_plan_over_global(app, customer):
     flags_service.set_customer_override(flag, customer, False)
     assert state(customer, "beta") == (False, "customer")
     # the global state no longer matters once overridden
-    flags_service.update_flag(flag, flag.description, True)
+    flags_service.update_flag(flag, flag.description, True, Actor.cli())
     assert state(customer, "beta") == (False, "customer")
     flags_service.set_customer_override(flag, customer, None)
     assert state(customer, "beta") == (True, "plan")
@@ -197,7 +198,7 @@ def test_preview_counts_respect_customer_plan_and_global(population):
         "enterprise": (0, 0, 0, 0)}
     # the counts agree with effective_flags, customer by customer
     before = {e: state(u, "beta")[0] for e, u in users.items()}
-    flags_service.update_flag(flag, "", True)
+    flags_service.update_flag(flag, "", True, Actor.cli())
     flipped = sum(before[e] != state(u, "beta")[0] for e, u in users.items())
     assert flipped == 3 + 1
 

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from models import PLAN_LIMITS, AuditLog, DivisionLimit, PlanType, User
+from portal.core.audit import Actor
 from portal.customers import api_keys, service as customer_service
 from tests.conftest import ADMIN_EMAIL
 
@@ -65,7 +66,7 @@ def test_unknown_plan_or_same_plan_is_refused(admin_client, customer):
                           follow_redirects=True)
     assert b"already on the free plan" in r.data
     with pytest.raises(customer_service.CustomerError):
-        customer_service.change_plan(customer, "gold")
+        customer_service.change_plan(customer, "gold", Actor.cli())
 
 
 def test_support_cannot_change_plan(support_client, customer):
@@ -79,16 +80,16 @@ def test_support_cannot_change_plan(support_client, customer):
 
 def test_division_limit_is_the_plan_default_until_overridden(app, customer):
     assert customer_service.division_limit(customer)[0] == 1
-    customer_service.change_plan(customer, "starter")
+    customer_service.change_plan(customer, "starter", Actor.cli())
     assert customer_service.division_limit(customer)[0] == 3
-    customer_service.set_division_limit(customer, 5, "big accountant")
+    customer_service.set_division_limit(customer, 5, Actor.cli(), "big accountant")
     effective, default, override = customer_service.division_limit(customer)
     assert (effective, default, override.reason) == (5, 3, "big accountant")
-    customer_service.change_plan(customer, "pro")  # the override survives a plan change
+    customer_service.change_plan(customer, "pro", Actor.cli())  # the override survives a plan change
     assert customer_service.division_limit(customer)[:2] == (5, 10)
-    customer_service.set_division_limit(customer, None)
+    customer_service.set_division_limit(customer, None, Actor.cli())
     assert customer_service.division_limit(customer)[0] is None  # unlimited
-    customer_service.clear_division_limit(customer)
+    customer_service.clear_division_limit(customer, Actor.cli())
     assert customer_service.division_limit(customer) == (10, 10, None)
 
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 
 from models import Staff
-from portal.auth import sessions
+from portal.core import sessions
 from tests.conftest import ADMIN_EMAIL, PASSWORD, SUPPORT_EMAIL, AuthActions
 
 

@@ -8,6 +8,7 @@ import pytest
 from models import (AdminResponseTemplate, AdminResponseTemplateVersion, AuditLog,
                     OutboxMessage, ResponseTemplate, ResponseTemplateVersion, SupportReply,
                     User)
+from portal.core.audit import Actor
 from portal.mail import store
 from portal.mail.defaults import DEFAULT_OUTREACH, DEFAULT_REPLIES, seed_default_templates
 from tests.conftest import free_port
@@ -88,7 +89,7 @@ def test_lists_search_and_filter(support_client, seeded):
 def test_list_pagination_keeps_the_filters(admin_client, admin, app):
     for i in range(store.PAGE_SIZE + 3):
         store.save(store.REPLIES, None, group="billing", name="Billing %02d" % i,
-                   subject="s", body="b", staff=admin)
+                   subject="s", body="b", actor=Actor(staff=admin))
     page = admin_client.get("/templates/replies?group=billing&q=Billing").get_data(as_text=True)
     assert "Billing 24" in page and "Billing 25" not in page
     nxt = re.search(r'href="([^"]*after=\d+[^"]*)" rel="next"', page).group(1).replace("&amp;", "&")

@@ -8,20 +8,15 @@ a cookie saved before logout is refused afterwards.
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from models import Staff, database
+from models import Staff
 
-from portal.core import audit
+from portal.auth import bp, service
+from portal.core import sessions
 from portal.core.access import is_safe_next
 from portal.core.extensions import login_manager
-from portal.auth.passwords import verify_password, verify_dummy_password
-from portal.auth import bp, sessions, throttle
+from portal.core.web import current_actor
 from portal.auth.forms import LoginForm
 
-GENERIC_LOGIN_ERROR = "Email or password is incorrect."
-LOCKED_ACCOUNT_MESSAGE = ("Too many failed login attempts for this account. "
-                          "It is locked for %d more minute(s), even with the right password.")
-LOCKED_ADDRESS_MESSAGE = ("Too many failed login attempts from your network address. "
-                          "Try again in %d minute(s).")
 
 
 @login_manager.user_loader
@@ -61,47 +56,18 @@ def login():
 
 def _attempt_login(email, password):
     """Log in and return None, or return (message, http status) on refusal."""
-    now = sessions.now()
-    ip = audit.client_ip()
-    limits = throttle.Limits.from_config(current_app.config)
-    refusal = throttle.check(email, ip, now, limits)
-    staff = Staff.get_or_none(Staff.email == email)
-    if refusal:
-        with database.atomic():
-            audit.record("login.refused", "staff", staff.id if staff else "",
-                         after={"reason": "throttled per " + refusal.scope,
-                                "until": refusal.until.isoformat()},
-                         staff=None, staff_email=email)
-        template = LOCKED_ACCOUNT_MESSAGE if refusal.scope == "account" else LOCKED_ADDRESS_MESSAGE
-        return template % refusal.minutes_left(now), 429
-    if staff is not None and staff.active:
-        ok = verify_password(staff.password_hash, password)
-    else:
-        # Same work either way, so timing does not tell which accounts exist.
-        verify_dummy_password(password, current_app.config.get("PASSWORD_HASH_METHOD"))
-        ok = False
-    with database.atomic():
-        throttle.record_attempt(email, ip, ok, now)
-        if ok:
-            Staff.update(last_login_at=now).where(Staff.id == staff.id).execute()
-        audit.record("login.success" if ok else "login.failure", "staff",
-                     staff.id if staff else "", staff=staff if ok else None,
-                     staff_email=email)
-    if not ok:
-        return GENERIC_LOGIN_ERROR, 200
-    sessions.start_session(staff)
+    outcome = service.attempt_login(email, password, current_actor(), sessions.now(),
+                                    current_app.config)
+    if outcome.staff is None:
+        return outcome.message, outcome.status
+    sessions.start_session(outcome.staff)
     return None
 
 
 @bp.post("/logout")
 def logout():
     if current_user.is_authenticated:
-        staff = current_user._get_current_object()
-        with database.atomic():
-            # Every cookie carrying the old version is refused from now on.
-            Staff.update(session_version=Staff.session_version + 1).where(
-                Staff.id == staff.id).execute()
-            audit.record("logout", "staff", staff.id, staff=staff)
+        service.log_out(current_actor())
     sessions.end_session()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))

@@ -4,22 +4,15 @@ The plaintext key is printed once, on stdout only, by `create`; afterwards only
 its display prefix exists anywhere. Every change is audited with the operator's
 login name, since there is no staff session on the command line.
 """
-import getpass
+
 import sys
 
 import click
 
-from models import ApiKey, User, database
+from models import ApiKey, User
 
 from portal.customers import api_keys
-from portal.core import audit
-
-
-def _operator():
-    try:
-        return "cli:" + getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "cli"
+from portal.core.audit import Actor
 
 
 def _customer(email):
@@ -47,11 +40,7 @@ def create_command(email, name):
                    % api_keys.MAX_NAME_LENGTH, err=True)
         sys.exit(2)
     user = _customer(email)
-    with database.atomic():
-        key, plaintext = api_keys.create_api_key(user, name)
-        audit.record("api_key.create", "api_key", key.id,
-                     after={"user_id": user.id, "prefix": key.prefix, "name": key.name},
-                     staff_email=_operator())
+    key, plaintext = api_keys.create_api_key(user, name, actor=Actor.cli())
     click.echo("Created API key %s for %s (shown once; only its hash is stored):"
                % (key.prefix, user.email), err=True)
     click.echo(plaintext)
@@ -78,13 +67,9 @@ def revoke_command(key_id):
     if key is None:
         click.echo("api-key: no key with id %d" % key_id, err=True)
         sys.exit(1)
-    with database.atomic():
-        if not api_keys.revoke_api_key(key):
-            click.echo("api-key: key %s is already revoked" % key.prefix, err=True)
-            sys.exit(1)
-        audit.record("api_key.revoke", "api_key", key.id,
-                     before={"prefix": key.prefix, "revoked": False},
-                     after={"prefix": key.prefix, "revoked": True}, staff_email=_operator())
+    if not api_keys.revoke_api_key(key, actor=Actor.cli()):
+        click.echo("api-key: key %s is already revoked" % key.prefix, err=True)
+        sys.exit(1)
     click.echo("Revoked %s" % key.prefix)
 
 

@@ -2,6 +2,7 @@
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from portal.core.web import current_actor
 from portal.core.access import is_admin
 from portal.connections import service as svc
 from portal.connections import bp
@@ -43,7 +44,7 @@ def _action(connection_id, do, done_message):
         flash("The form expired; please try again.", "error")
         return redirect(url_for(".detail", connection_id=connection_id))
     try:
-        do(connection_id, current_user._get_current_object())
+        do(connection_id, current_actor())
     except svc.ConnectionActionError as exc:
         flash(str(exc), "error")
     else:

@@ -78,7 +78,7 @@ class ConnectionActionError(ValueError):
     """The action does not apply to this connection; the message says why."""
 
 
-def retry_now(connection_id, staff, now=None):
+def retry_now(connection_id, actor, now=None):
     """Make a connection due immediately (the sidecar's next cycle refreshes it).
 
     An active connection becomes retry_pending with its retry count kept, so
@@ -99,12 +99,12 @@ def retry_now(connection_id, staff, now=None):
         c.status, c.next_retry_at, c.updated_at = "retry_pending", due, now
         (Connection.update(status=c.status, next_retry_at=due, updated_at=now)
          .where(Connection.id == c.id).execute())
-        audit.record("connection.retry_now", "connection", c.id, before=before,
-                     after=_snapshot(c), staff=staff)
+        audit.record(actor, "connection.retry_now", "connection", c.id, before=before,
+                     after=_snapshot(c))
     return c
 
 
-def reset_to_retry(connection_id, staff, now=None):
+def reset_to_retry(connection_id, actor, now=None):
     """Admin: give a refresh_failed connection a fresh retry ladder, starting now."""
     now = now or utcnow()
     with database.atomic():
@@ -118,8 +118,8 @@ def reset_to_retry(connection_id, staff, now=None):
         (Connection.update(status="retry_pending", retry_count=0, next_retry_at=now,
                            failure_kind=None, updated_at=now)
          .where(Connection.id == c.id).execute())
-        audit.record("connection.reset_to_retry", "connection", c.id, before=before,
-                     after=_snapshot(c), staff=staff)
+        audit.record(actor, "connection.reset_to_retry", "connection", c.id, before=before,
+                     after=_snapshot(c))
     return c
 
 

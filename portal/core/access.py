@@ -153,7 +153,7 @@ def _deny(status):
 
 def enforce_access():
     """before_request hook for the whole app."""
-    from portal.auth.sessions import expire_stale_session
+    from portal.core.sessions import expire_stale_session
     expire_stale_session()  # idle / absolute lifetime, before anyone is trusted
     endpoint = request.endpoint
     if endpoint is None:  # 404 / 405: let Flask answer

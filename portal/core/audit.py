@@ -1,16 +1,18 @@
 """The audit log: every write by staff, and every login attempt.
 
-Call `record(...)` inside the same transaction as the change it describes, so
-the change and its audit row land together or not at all. A row says who
-(staff id + email), what (action, e.g. "customer.plan_change"), which record
-(target type + id), a before/after summary, when (naive UTC) and from which
-address. `search(...)` is what the admin audit page reads.
-"""
-import json
-from datetime import datetime, time, timedelta
+Services call `record(actor, ...)` inside the same transaction as the change it
+describes, so the change and its audit row land together or not at all. A row
+says who (staff id + email), what (action, e.g. "customer.plan_change"), which
+record (target type + id), a before/after summary, when (naive UTC) and from
+which address. `search(...)` is what the admin audit page reads.
 
-from flask import has_request_context, request
-from flask_login import current_user
+No Flask here: the web layer builds the `Actor` (portal.core.web.current_actor)
+and hands it to the service; commands use `Actor.cli()`.
+"""
+import getpass
+import json
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 
 from models import AuditLog, utcnow
 
@@ -32,27 +34,46 @@ def _short(value):
     return ("" if value is None else str(value))[:255]
 
 
-def client_ip():
-    if not has_request_context():
-        return ""
-    return request.remote_addr or ""
+@dataclass(frozen=True)
+class Actor:
+    """Who did it: a staff member (a Staff row) or nobody signed in, and from where.
+
+    `email` is what the row shows: the staff member's email by default, the
+    email typed at a failed login, or "cli" for operator commands.
+    """
+    staff: object = None
+    email: str = ""
+    ip: str = ""
+
+    @classmethod
+    def cli(cls):
+        """An operator command: "cli:<login name>" where the system has one."""
+        try:
+            return cls(email="cli:" + getpass.getuser())
+        except Exception:  # no login name in some containers
+            return cls(email="cli")
+
+    def as_email(self, email):
+        """The same address, shown under another email (a refused login)."""
+        return Actor(staff=None, email=email, ip=self.ip)
+
+    @property
+    def shown_email(self):
+        return self.email or (self.staff.email if self.staff is not None else "")
 
 
-def record(action, target_type="", target_id="", before=None, after=None, staff=None,
-           staff_email=None, ip=None):
-    """Add one audit row. `staff` defaults to the logged-in staff member."""
-    if staff is None and has_request_context() and current_user.is_authenticated:
-        staff = current_user._get_current_object()
-    email = staff_email if staff_email is not None else (staff.email if staff else "")
+def record(actor, action, target_type="", target_id="", before=None, after=None):
+    """Add one audit row for `actor` (an Actor)."""
+    staff = actor.staff
     return AuditLog.create(
-        staff=staff.id if staff else None,
-        staff_email=_short(email),
+        staff=staff.id if staff is not None else None,
+        staff_email=_short(actor.shown_email),
         action=_short(action),
         target_type=_short(target_type),
         target_id=_short(target_id),
         before=_summary(before),
         after=_summary(after),
-        ip=_short(ip if ip else client_ip()),
+        ip=_short(actor.ip),
         created_at=utcnow(),
     )
 

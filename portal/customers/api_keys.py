@@ -20,6 +20,7 @@ import zlib
 from dataclasses import dataclass
 
 from models import ApiKey, User, database, utcnow
+from portal.core import audit
 
 KEY_PREFIX = "exa_"
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
@@ -67,12 +68,20 @@ def display_prefix(plaintext):
     return plaintext[:DISPLAY_PREFIX_LENGTH]
 
 
-def create_api_key(user, name="", now=None):
-    """Create a key for `user`; returns (ApiKey, plaintext). Show the plaintext once."""
+def create_api_key(user, name="", now=None, actor=None):
+    """Create a key for `user`; returns (ApiKey, plaintext). Show the plaintext once.
+
+    With an `actor` (staff, an operator, the customer) the key and its audit row
+    are written in one transaction; seed-demo and tests create keys without one.
+    """
     plaintext = generate_plaintext()
-    key = ApiKey.create(user=user, name=(name or "").strip()[:MAX_NAME_LENGTH],
-                        prefix=display_prefix(plaintext), key_hash=hash_key(plaintext),
-                        created_at=now or utcnow())
+    with database.atomic():
+        key = ApiKey.create(user=user, name=(name or "").strip()[:MAX_NAME_LENGTH],
+                            prefix=display_prefix(plaintext), key_hash=hash_key(plaintext),
+                            created_at=now or utcnow())
+        if actor is not None:
+            audit.record(actor, "api_key.create", "api_key", key.id,
+                         after={"user_id": key.user_id, "prefix": key.prefix, "name": key.name})
     return key, plaintext
 
 
@@ -152,12 +161,16 @@ def touch_last_used(key, now=None):
     return bool(written)
 
 
-def revoke_api_key(key, now=None):
-    """Revoke `key`; returns False if it was already revoked."""
+def revoke_api_key(key, now=None, actor=None):
+    """Revoke `key`; returns False if it was already revoked (then nothing is audited)."""
     now = now or utcnow()
     with database.atomic():
         changed = (ApiKey.update(revoked_at=now)
                    .where((ApiKey.id == key.id) & ApiKey.revoked_at.is_null()).execute())
+        if changed and actor is not None:
+            audit.record(actor, "api_key.revoke", "api_key", key.id,
+                         before={"prefix": key.prefix, "revoked": False},
+                         after={"prefix": key.prefix, "revoked": True})
     if changed:
         key.revoked_at = now
     return bool(changed)

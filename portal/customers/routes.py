@@ -11,10 +11,10 @@ from flask import (abort, current_app, flash, redirect, render_template, request
                    url_for)
 from playhouse.flask_utils import get_object_or_404
 
-from models import CONNECTION_STATUSES, ApiKey, PlanType, User, database, utcnow
+from models import CONNECTION_STATUSES, ApiKey, PlanType, User, utcnow
 
 from portal.customers import api_keys, listing as customer_list, service as customer_service
-from portal.core import audit
+from portal.core.web import current_actor
 from portal.customers.service import CustomerError
 from portal.core.csv_export import csv_response
 from portal.customers import bp
@@ -119,10 +119,7 @@ def change_plan(user_id):
                    "to_limits": customer_service.plan_limits(form.plan.data)}
         return _render_detail(user_id, plan_form=form, plan_preview=preview)
     try:
-        with database.atomic():
-            before, after = customer_service.change_plan(user, form.plan.data)
-            audit.record("customer.plan_change", "user", user.id,
-                         before={"plan": before}, after={"plan": after})
+        before, after = customer_service.change_plan(user, form.plan.data, current_actor())
     except CustomerError as exc:
         flash(str(exc), "error")
         return redirect(url_for("customers.detail", user_id=user_id))
@@ -138,11 +135,8 @@ def set_division_limit(user_id):
         return _render_detail(user_id, 400, limit_form=form)
     value = None if form.unlimited.data else form.max_divisions.data
     try:
-        with database.atomic():
-            before, after = customer_service.set_division_limit(user, value,
-                                                                (form.reason.data or "").strip())
-            audit.record("customer.division_limit_set", "user", user.id,
-                         before=before, after=after)
+        customer_service.set_division_limit(user, value, current_actor(),
+                                            (form.reason.data or "").strip())
     except CustomerError as exc:
         flash(str(exc), "error")
         return redirect(url_for("customers.detail", user_id=user_id))
@@ -156,10 +150,7 @@ def clear_division_limit(user_id):
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        with database.atomic():
-            before, after = customer_service.clear_division_limit(user)
-            audit.record("customer.division_limit_clear", "user", user.id,
-                         before=before, after=after)
+        customer_service.clear_division_limit(user, current_actor())
     except CustomerError as exc:
         flash(str(exc), "warning")
         return redirect(url_for("customers.detail", user_id=user_id))
@@ -174,10 +165,8 @@ def create_api_key(user_id):
     form = ApiKeyForm()
     if not form.validate_on_submit():
         return _render_detail(user_id, 400, key_form=form)
-    with database.atomic():
-        key, plaintext = api_keys.create_api_key(user, (form.name.data or "").strip())
-        audit.record("api_key.create", "api_key", key.id,
-                     after={"user_id": user.id, "prefix": key.prefix, "name": key.name})
+    key, plaintext = api_keys.create_api_key(user, (form.name.data or "").strip(),
+                                             actor=current_actor())
     return _render_detail(user_id, new_key=plaintext, new_key_record=key)
 
 
@@ -188,12 +177,7 @@ def revoke_api_key(user_id, key_id):
         abort(404)
     if not ActionForm().validate_on_submit():
         abort(400)
-    with database.atomic():
-        revoked = api_keys.revoke_api_key(key)
-        if revoked:
-            audit.record("api_key.revoke", "api_key", key.id,
-                         before={"prefix": key.prefix, "revoked": False},
-                         after={"prefix": key.prefix, "revoked": True})
+    revoked = api_keys.revoke_api_key(key, actor=current_actor())
     if revoked:
         flash("Key %s revoked; it stops working immediately." % key.prefix, "success")
     else:

@@ -1,8 +1,8 @@
 """Customers: limits, this month's usage, plan changes, division limits, the detail page.
 
 No Flask here. Staff writes (`change_plan`, `set_division_limit`,
-`clear_division_limit`) return the before/after values; the blueprint records
-them with `audit.record` inside the same `database.atomic()`.
+`clear_division_limit`) take the acting staff member (`portal.core.audit.Actor`)
+and write the change and its audit row in one transaction.
 
 This month's usage is one primary-key lookup in `usage_monthly` (maintained by
 portal.usage.counters in the same transaction as the raw insert), never a
@@ -19,9 +19,11 @@ from models import (
     UsageDailyUser,
     UsageMonthly,
     User,
+    database,
     utcnow,
 )
 
+from portal.core import audit
 from portal.customers import api_keys
 from portal.flags import service as flags_service
 from portal.outreach.engine import customer_outreach
@@ -104,7 +106,7 @@ def build_profile(user, used, max_divisions, now):
 
 # --- staff writes ---------------------------------------------------------------
 
-def change_plan(user, new_plan):
+def change_plan(user, new_plan, actor):
     """Set the customer's plan; returns (before, after). Every PlanType is valid."""
     try:
         new_plan = PlanType(new_plan).value
@@ -114,7 +116,10 @@ def change_plan(user, new_plan):
     before = str(user.plan)
     if before == new_plan:
         raise CustomerError("The customer is already on the %s plan." % new_plan)
-    User.update(plan=new_plan).where(User.id == user.id).execute()
+    with database.atomic():
+        User.update(plan=new_plan).where(User.id == user.id).execute()
+        audit.record(actor, "customer.plan_change", "user", user.id,
+                     before={"plan": before}, after={"plan": new_plan})
     user.plan = new_plan
     return before, new_plan
 
@@ -125,7 +130,7 @@ def _limit_snapshot(override):
     return {"override": True, "max_divisions": override.max_divisions, "reason": override.reason}
 
 
-def set_division_limit(user, max_divisions, reason="", now=None):
+def set_division_limit(user, max_divisions, actor, reason="", now=None):
     """Override the plan's division limit; max_divisions None means unlimited.
 
     Returns (before, after) snapshots for the audit log.
@@ -137,27 +142,35 @@ def set_division_limit(user, max_divisions, reason="", now=None):
             raise CustomerError("The division limit must be between 0 and %d."
                                 % MAX_DIVISIONS_OVERRIDE)
     now = now or utcnow()
-    existing = DivisionLimit.get_or_none(DivisionLimit.user == user.id)
-    before = _limit_snapshot(existing)
-    if existing is None:
-        existing = DivisionLimit.create(user=user.id, max_divisions=max_divisions,
-                                        reason=reason or "", updated_at=now)
-    else:
-        existing.max_divisions = max_divisions
-        existing.reason = reason or ""
-        existing.updated_at = now
-        existing.save()
-    return before, _limit_snapshot(existing)
+    with database.atomic():
+        existing = DivisionLimit.get_or_none(DivisionLimit.user == user.id)
+        before = _limit_snapshot(existing)
+        if existing is None:
+            existing = DivisionLimit.create(user=user.id, max_divisions=max_divisions,
+                                            reason=reason or "", updated_at=now)
+        else:
+            existing.max_divisions = max_divisions
+            existing.reason = reason or ""
+            existing.updated_at = now
+            existing.save()
+        after = _limit_snapshot(existing)
+        audit.record(actor, "customer.division_limit_set", "user", user.id,
+                     before=before, after=after)
+    return before, after
 
 
-def clear_division_limit(user):
+def clear_division_limit(user, actor):
     """Back to the plan default; returns (before, after) or raises if there was none."""
-    existing = DivisionLimit.get_or_none(DivisionLimit.user == user.id)
-    if existing is None:
-        raise CustomerError("This customer has no division limit override.")
-    before = _limit_snapshot(existing)
-    existing.delete_instance()
-    return before, _limit_snapshot(None)
+    with database.atomic():
+        existing = DivisionLimit.get_or_none(DivisionLimit.user == user.id)
+        if existing is None:
+            raise CustomerError("This customer has no division limit override.")
+        before = _limit_snapshot(existing)
+        existing.delete_instance()
+        after = _limit_snapshot(None)
+        audit.record(actor, "customer.division_limit_clear", "user", user.id,
+                     before=before, after=after)
+    return before, after
 
 
 # --- the detail page ------------------------------------------------------------

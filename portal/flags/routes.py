@@ -9,9 +9,9 @@ second (confirm=yes) saves.
 from flask import abort, flash, redirect, render_template, url_for
 from playhouse.flask_utils import get_object_or_404
 
-from models import FeatureFlag, PlanType, User, database
+from models import FeatureFlag, PlanType, User
 
-from portal.core import audit
+from portal.core.web import current_actor
 from portal.flags import service as flags_service
 from portal.flags import bp
 from portal.flags.forms import (
@@ -58,10 +58,8 @@ def create():
     if FeatureFlag.get_or_none(FeatureFlag.key == form.key.data):
         form.key.errors.append("A flag with this key exists already.")
         return _render_index(400, form)
-    with database.atomic():
-        flag = flags_service.create_flag(form.key.data, (form.description.data or "").strip(),
-                                         form.enabled.data)
-        audit.record("flag.create", "feature_flag", flag.id, after=flags_service.snapshot(flag))
+    flag = flags_service.create_flag(form.key.data, (form.description.data or "").strip(),
+                                     form.enabled.data, current_actor())
     flash("Flag %s created (%s globally)." % (flag.key, "on" if flag.enabled else "off"),
           "success")
     return redirect(url_for("flags.index"))
@@ -98,11 +96,7 @@ def edit(flag_id):
                 "Save %s: globally %s → %s" % (flag.key, _on_off(flag.enabled),
                                               _on_off(enabled)),
                 description=(flag.description, description))
-        with database.atomic():
-            before = flags_service.snapshot(flag)
-            flags_service.update_flag(flag, description, enabled)
-            audit.record("flag.update", "feature_flag", flag.id, before=before,
-                         after=flags_service.snapshot(flag))
+        flags_service.update_flag(flag, description, enabled, current_actor())
         flash("Flag %s saved." % flag.key, "success")
         return redirect(url_for("flags.index"))
     return render_template("flags/edit.html", flag=flag, form=form), \
@@ -124,11 +118,8 @@ def toggle(flag_id):
             flag, url_for("flags.toggle", flag_id=flag.id), [("state", _on_off(wanted))],
             flags_service.preview_change(flag, enabled=wanted),
             "Turn %s %s globally" % (flag.key, _on_off(wanted)))
-    with database.atomic():
-        before = flags_service.snapshot(flag)
-        flags_service.update_flag(flag, flag.description, wanted)
-        audit.record("flag.toggle", "feature_flag", flag.id, before=before,
-                     after=flags_service.snapshot(flag))
+    flags_service.update_flag(flag, flag.description, wanted, current_actor(),
+                              action="flag.toggle")
     flash("Flag %s is now %s globally." % (flag.key, _on_off(flag.enabled)), "success")
     return redirect(url_for("flags.index"))
 
@@ -152,16 +143,7 @@ def set_plan_overrides(flag_id):
             flag, url_for("flags.set_plan_overrides", flag_id=flag.id), hidden,
             flags_service.preview_change(flag, plans=wanted),
             "Save the plan overrides of %s" % flag.key)
-    changes = {}
-    with database.atomic():
-        for plan, value in wanted.items():
-            before = flags_service.set_plan_override(flag, plan, value)
-            if before != value:
-                changes[plan] = {"before": before, "after": value}
-        if changes:
-            audit.record("flag.plan_overrides", "feature_flag", flag.id,
-                         before={p: c["before"] for p, c in changes.items()},
-                         after={p: c["after"] for p, c in changes.items()})
+    changes = flags_service.save_plan_overrides(flag, wanted, current_actor())
     flash("Plan overrides of %s saved (%d changed)." % (flag.key, len(changes)), "success")
     return redirect(url_for("flags.index"))
 
@@ -179,11 +161,7 @@ def set_customer_override(flag_id):
         flash("No customer with email %s." % email, "error")
         return redirect(url_for("flags.index"))
     wanted = STATE[form.state.data]
-    with database.atomic():
-        before = flags_service.set_customer_override(flag, user, wanted)
-        audit.record("flag.customer_override", "feature_flag", flag.id,
-                     before={"user_id": user.id, "enabled": before},
-                     after={"user_id": user.id, "enabled": wanted})
+    flags_service.save_customer_override(flag, user, wanted, current_actor())
     flash("%s for %s: %s." % (flag.key, user.email, {True: "on", False: "off",
                                                     None: "override removed"}[wanted]),
           "success")
@@ -195,8 +173,6 @@ def delete(flag_id):
     flag = get_object_or_404(FeatureFlag, FeatureFlag.id == flag_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    with database.atomic():
-        audit.record("flag.delete", "feature_flag", flag.id, before=flags_service.snapshot(flag))
-        flag.delete_instance(recursive=True)
+    flags_service.delete_flag(flag, current_actor())
     flash("Flag %s deleted, with its overrides." % flag.key, "success")
     return redirect(url_for("flags.index"))

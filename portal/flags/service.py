@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from peewee import JOIN, fn
 
 from models import FeatureFlag, FeatureFlagOverride, PlanType, User, database, utcnow
+from portal.core import audit
 
 FLAG_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 FLAG_KEY_RULE = ("lowercase letters, digits, '_', '.', '-'; starts with a letter; "
@@ -140,17 +141,56 @@ def snapshot(flag):
     return {"key": flag.key, "description": flag.description, "enabled": bool(flag.enabled)}
 
 
-def create_flag(key, description, enabled, now=None):
-    return FeatureFlag.create(key=key, description=description, enabled=bool(enabled),
-                              updated_at=now or utcnow())
+# --- admin writes: each one change and its audit row in one transaction -----------
 
-
-def update_flag(flag, description, enabled, now=None):
-    flag.description = description
-    flag.enabled = bool(enabled)
-    flag.updated_at = now or utcnow()
-    flag.save()
+def create_flag(key, description, enabled, actor, now=None):
+    with database.atomic():
+        flag = FeatureFlag.create(key=key, description=description, enabled=bool(enabled),
+                                  updated_at=now or utcnow())
+        audit.record(actor, "flag.create", "feature_flag", flag.id, after=snapshot(flag))
     return flag
+
+
+def update_flag(flag, description, enabled, actor, action="flag.update", now=None):
+    """Save description and global state; `action` names it in the audit log (flag.toggle)."""
+    with database.atomic():
+        before = snapshot(flag)
+        flag.description = description
+        flag.enabled = bool(enabled)
+        flag.updated_at = now or utcnow()
+        flag.save()
+        audit.record(actor, action, "feature_flag", flag.id, before=before, after=snapshot(flag))
+    return flag
+
+
+def save_plan_overrides(flag, wanted, actor):
+    """Set every plan's override ({plan: True/False/None}); returns the changes made."""
+    changes = {}
+    with database.atomic():
+        for plan, value in wanted.items():
+            before = set_plan_override(flag, plan, value)
+            if before != value:
+                changes[plan] = {"before": before, "after": value}
+        if changes:
+            audit.record(actor, "flag.plan_overrides", "feature_flag", flag.id,
+                         before={p: c["before"] for p, c in changes.items()},
+                         after={p: c["after"] for p, c in changes.items()})
+    return changes
+
+
+def save_customer_override(flag, user, enabled, actor):
+    with database.atomic():
+        before = set_customer_override(flag, user, enabled)
+        audit.record(actor, "flag.customer_override", "feature_flag", flag.id,
+                     before={"user_id": user.id, "enabled": before},
+                     after={"user_id": user.id, "enabled": enabled})
+    return before
+
+
+def delete_flag(flag, actor):
+    with database.atomic():
+        audit.record(actor, "flag.delete", "feature_flag", flag.id, before=snapshot(flag))
+        flag.delete_instance(recursive=True)
 
 
 def set_plan_override(flag, plan, enabled):

@@ -55,37 +55,37 @@ def render_reply(config, user, staff, subject_src, body_src, now=None):
     return render_email(subject_src, body_src, ctx, REPLY_VARIABLES)
 
 
-def send_support_reply(config, user, staff, subject_src, body_src, template=None, now=None):
+def send_support_reply(config, user, actor, subject_src, body_src, template=None, now=None):
     """Render, send and log one reply; return the SupportReply.
 
     Raises TemplateError (invalid text) or mail.MailDeliveryError (not sent,
     nothing logged) for the caller to show.
     """
-    rendered = render_reply(config, user, staff, subject_src, body_src, now=now)
+    rendered = render_reply(config, user, actor.staff, subject_src, body_src, now=now)
     with database.atomic():
         message_id = mail.send_message(config, to=user.email, subject=rendered.subject,
                                        text=rendered.text, html=rendered.html,
                                        kind="support_reply")
         reply = SupportReply.create(
-            user=user.id, staff=staff.id if staff else None,
+            user=user.id, staff=actor.staff.id if actor.staff else None,
             template=template.id if template else None, subject=rendered.subject,
             body=rendered.text, channel="email", message_id=message_id,
             created_at=now or utcnow())
-        audit.record("support_reply.send", "user", user.id, staff=staff, after={
+        audit.record(actor, "support_reply.send", "user", user.id, after={
             "reply_id": reply.id, "template_id": template.id if template else None,
             "subject": rendered.subject, "message_id": message_id})
     return reply
 
 
-def record_copied_reply(config, user, staff, subject_src, body_src, template=None, now=None):
+def record_copied_reply(config, user, actor, subject_src, body_src, template=None, now=None):
     """Log that staff copied a rendered reply (to paste into another channel)."""
-    rendered = render_reply(config, user, staff, subject_src, body_src, now=now)
+    rendered = render_reply(config, user, actor.staff, subject_src, body_src, now=now)
     with database.atomic():
         reply = SupportReply.create(
-            user=user.id, staff=staff.id if staff else None,
+            user=user.id, staff=actor.staff.id if actor.staff else None,
             template=template.id if template else None, subject=rendered.subject,
             body=rendered.text, channel="copied", created_at=now or utcnow())
-        audit.record("support_reply.copy", "user", user.id, staff=staff, after={
+        audit.record(actor, "support_reply.copy", "user", user.id, after={
             "reply_id": reply.id, "template_id": template.id if template else None,
             "subject": rendered.subject})
     return reply

@@ -1,6 +1,6 @@
 """Storing templates: save with version history, duplicate, delete, restore, diff.
 
-No Flask here (audit.record works without a request when `staff` is given).
+No Flask here: every write takes the acting staff member as an `Actor` (portal.core.audit).
 Both kinds of template share this code but never a table: outreach emails
 (`response_templates`, by trigger) and support replies
 (`admin_response_templates`, by category) are described by a TemplateKind.
@@ -153,7 +153,7 @@ def _keep_version(kind, template, staff_email, now):
     return last + 1
 
 
-def save(kind, template, *, group, name, subject, body, staff, action=None, now=None):
+def save(kind, template, *, group, name, subject, body, actor, action=None, now=None):
     """Create (template None) or update a template; the previous content becomes a version.
 
     Raises TemplateError (nothing written) when the content is not valid.
@@ -161,13 +161,13 @@ def save(kind, template, *, group, name, subject, body, staff, action=None, now=
     check(kind, group, name, subject, body)
     now = now or utcnow()
     name = name.strip()
-    email = getattr(staff, "email", "") or ""
+    email = actor.shown_email
     with database.atomic():
         if template is None:
             template = kind.model.create(name=name, subject=subject, body=body, updated_at=now,
                                          **{kind.group_field: group})
-            audit.record(action or kind.audit_type + ".create", kind.audit_type, template.id,
-                         after=_snapshot(kind, template), staff=staff)
+            audit.record(actor, action or kind.audit_type + ".create", kind.audit_type, template.id,
+                         after=_snapshot(kind, template))
             return template
         before = _snapshot(kind, template)
         after = {kind.group_field: group, "name": name, "subject": subject, "body": body}
@@ -178,32 +178,32 @@ def save(kind, template, *, group, name, subject, body, staff, action=None, now=
         template.name, template.subject, template.body = name, subject, body
         template.updated_at = now
         template.save()
-        audit.record(action or kind.audit_type + ".update", kind.audit_type, template.id,
-                     before=before, after=after, staff=staff)
+        audit.record(actor, action or kind.audit_type + ".update", kind.audit_type, template.id,
+                     before=before, after=after)
     return template
 
 
-def duplicate(kind, template, *, staff, now=None):
+def duplicate(kind, template, *, actor, now=None):
     name = ("Copy of " + template.name)[:MAX_NAME]
     return save(kind, None, group=kind.group_of(template), name=name,
-                subject=template.subject, body=template.body, staff=staff,
+                subject=template.subject, body=template.body, actor=actor,
                 action=kind.audit_type + ".duplicate", now=now)
 
 
-def restore(kind, template, number, *, staff, now=None):
+def restore(kind, template, number, *, actor, now=None):
     """Make version `number` the current content (the current one is kept as a version)."""
     version = get_version(kind, template, number)
     if version is None:
         raise TemplateError("version %s does not exist" % number)
     return save(kind, template, group=getattr(version, kind.group_field), name=version.name,
-                subject=version.subject, body=version.body, staff=staff,
+                subject=version.subject, body=version.body, actor=actor,
                 action=kind.audit_type + ".restore", now=now)
 
 
-def delete(kind, template, *, staff):
+def delete(kind, template, *, actor):
     with database.atomic():
-        audit.record(kind.audit_type + ".delete", kind.audit_type, template.id,
-                     before=_snapshot(kind, template), staff=staff)
+        audit.record(actor, kind.audit_type + ".delete", kind.audit_type, template.id,
+                     before=_snapshot(kind, template))
         vm = kind.version_model
         vm.delete().where(vm.template == template.id).execute()
         if kind is OUTREACH:

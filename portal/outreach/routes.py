@@ -12,9 +12,10 @@ from flask import (abort, current_app, flash, redirect, render_template, request
                    url_for)
 from playhouse.flask_utils import get_object_or_404
 
-from models import OutreachCampaign, ResponseTemplate, database, utcnow
+from models import OutreachCampaign, ResponseTemplate, utcnow
 
-from portal.core import audit
+from portal.core.web import current_actor
+from portal.outreach import campaigns as campaign_service
 from portal.outreach import reports as outreach_reports, engine as outreach_service
 from portal.outreach.params import PARAM_SPECS, campaign_params, campaign_plans, validate_params
 from portal.outreach.triggers import TRIGGER_LABELS
@@ -89,11 +90,6 @@ def preview_html(campaign_id, user_id):
     return email_html_response(rendered.html)
 
 
-def _snapshot(c):
-    return {"name": c.name, "template_id": c.template_id, "cooldown_days": c.cooldown_days,
-            "plans": c.plans, "params": campaign_params(c), "enabled": bool(c.enabled)}
-
-
 @bp.route("/<int:campaign_id>/edit", methods=["GET", "POST"])
 def edit(campaign_id):
     c = get_object_or_404(OutreachCampaign, OutreachCampaign.id == campaign_id)
@@ -120,14 +116,7 @@ def edit(campaign_id):
                 cooldown_days=form.cooldown_days.data, plans=",".join(form.plans.data),
                 params=json.dumps(params, sort_keys=True))
             if form.save.data:
-                before = _snapshot(c)
-                with database.atomic():
-                    c.name, c.template, c.cooldown_days = (proposed.name, proposed.template_id,
-                                                           proposed.cooldown_days)
-                    c.plans, c.params, c.updated_at = proposed.plans, proposed.params, utcnow()
-                    c.save()
-                    audit.record("outreach.campaign.update", "outreach_campaign", c.id,
-                                 before=before, after=_snapshot(c))
+                campaign_service.save_campaign(c, proposed, current_actor())
                 flash("Campaign “%s” saved." % c.name, "success")
                 return redirect(url_for("outreach.campaign", campaign_id=c.id))
     elif request.method == "POST":
@@ -149,13 +138,7 @@ def _set_enabled(campaign_id, enabled):
     if enabled and c.template_id is None:
         flash("Choose an email template before enabling “%s”." % c.name, "error")
         return redirect(url_for("outreach.campaign", campaign_id=c.id))
-    if bool(c.enabled) != enabled:
-        with database.atomic():
-            c.enabled, c.updated_at = enabled, utcnow()
-            c.save()
-            audit.record("outreach.campaign.%s" % ("enable" if enabled else "disable"),
-                         "outreach_campaign", c.id, before={"enabled": not enabled},
-                         after={"enabled": enabled})
+    campaign_service.set_enabled(c, enabled, current_actor())
     flash("Campaign “%s” is %s." % (c.name, "on: the sidecar sends it from its next run"
                                      if enabled else "off"), "success")
     return redirect(url_for("outreach.campaign", campaign_id=c.id))

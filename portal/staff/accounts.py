@@ -10,6 +10,7 @@ from peewee import fn
 from models import Staff, database
 
 from portal.core import audit
+from portal.core.audit import Actor
 from portal.core.forms import find_text_problem
 from portal.auth.passwords import hash_password, password_problem
 
@@ -29,7 +30,8 @@ def normalise_email(email):
     return email
 
 
-def create_staff(email, password, name="", actor=None, hash_method=None, ip=""):
+def create_staff(email, password, name="", actor=None, hash_method=None):
+    """Create a staff account; `actor` (an Actor) defaults to an operator command."""
     email = normalise_email(email)
     problem = password_problem(password) or find_text_problem(name, 200)
     if problem:
@@ -39,8 +41,8 @@ def create_staff(email, password, name="", actor=None, hash_method=None, ip=""):
             raise StaffError("%s already exists." % email)
         staff = Staff.create(email=email, name=name or email.split("@")[0],
                              password_hash=hash_password(password, hash_method))
-        audit.record("staff.create", "staff", staff.id, after={"email": email, "name": staff.name},
-                     staff=actor, staff_email=None if actor else "cli", ip=ip)
+        audit.record(actor or Actor(email="cli"), "staff.create", "staff", staff.id,
+                     after={"email": email, "name": staff.name})
     return staff
 
 
@@ -49,7 +51,7 @@ def _set_active(staff_id, active, actor):
         staff = Staff.get_or_none(Staff.id == staff_id)
         if staff is None:
             raise StaffError("No such staff account.")
-        if not active and actor is not None and actor.id == staff.id:
+        if not active and actor.staff is not None and actor.staff.id == staff.id:
             raise StaffError("You cannot deactivate your own account.")
         if staff.active == active:
             return staff, False
@@ -58,20 +60,19 @@ def _set_active(staff_id, active, actor):
         Staff.update(active=active, session_version=Staff.session_version + 1).where(
             Staff.id == staff.id).execute()
         staff = Staff.get_by_id(staff.id)
-        audit.record("staff.deactivate" if not active else "staff.reactivate", "staff",
+        audit.record(actor, "staff.deactivate" if not active else "staff.reactivate", "staff",
                      staff.id, before=before,
                      after={"active": staff.active, "session_version": staff.session_version,
-                            "email": staff.email},
-                     staff=actor)
+                            "email": staff.email})
     return staff, True
 
 
-def deactivate(staff_id, actor=None):
+def deactivate(staff_id, actor):
     """(staff, changed). Ends all of that person's sessions."""
     return _set_active(staff_id, False, actor)
 
 
-def reactivate(staff_id, actor=None):
+def reactivate(staff_id, actor):
     return _set_active(staff_id, True, actor)
 
 

@@ -3,7 +3,7 @@
 The blueprint policy is kind="admin", so every endpoint here is admin-only.
 """
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
+from portal.core.web import current_actor
 
 from portal.core import audit
 from portal.staff import accounts, bp
@@ -22,7 +22,7 @@ def _change(change, staff_id, done_message):
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        staff, changed = change(staff_id, actor=current_user._get_current_object())
+        staff, changed = change(staff_id, actor=current_actor())
     except accounts.StaffError as exc:
         flash(str(exc), "error")
     else:

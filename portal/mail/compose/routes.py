@@ -15,6 +15,7 @@ from flask_login import current_user
 
 from models import User
 
+from portal.core.web import current_actor
 from portal.mail import store
 from portal.mail.sending import MailDeliveryError
 from portal.core.email_preview import email_html_response, problem_response
@@ -73,7 +74,7 @@ def compose_reply(user_id):
     elif form.subject.data and form.body.data:
         try:
             if request.method == "POST" and form.send.data:
-                reply = send_support_reply(current_app.config, user, staff, form.subject.data,
+                reply = send_support_reply(current_app.config, user, current_actor(), form.subject.data,
                                            form.body.data, template=template)
                 flash("Reply \u201c%s\u201d sent to %s." % (reply.subject, user.email),
                       "success")
@@ -112,8 +113,7 @@ def reply_copied(user_id):
     if not form.validate_on_submit():
         return jsonify(error="invalid form", fields=form.errors), 422
     try:
-        reply = record_copied_reply(current_app.config, user,
-                                    current_user._get_current_object(), form.subject.data,
+        reply = record_copied_reply(current_app.config, user, current_actor(), form.subject.data,
                                     form.body.data,
                                     template=_chosen_template(form.template_id.data))
     except TemplateError as e:

@@ -11,9 +11,10 @@ templates_admin.js then posts the previewed draft (a hidden form) into the
 frame, and `preview_frame` answers the same rendering with its own CSP that
 allows inline styles, so the frame shows the email as it will be received.
 """
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
+from portal.core.web import current_actor
 from portal.core.email_preview import email_html_response, problem_response
 from portal.mail.engine import VARIABLE_DOCS, TemplateError, render_email, sample_context
 from portal.mail.replies import customer_template_context, find_customer
@@ -134,7 +135,7 @@ def _edit_page(kind, template):
             try:
                 saved = store.save(kind, template, group=group, name=form.name.data,
                                    subject=form.subject.data, body=form.body.data,
-                                   staff=current_user._get_current_object())
+                                   actor=current_actor())
             except TemplateError as e:
                 preview_error = str(e)
                 status = 422
@@ -203,7 +204,7 @@ def duplicate_template(kind, template_id):
     template = _template_or_404(kind, template_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    copy = store.duplicate(kind, template, staff=current_user._get_current_object())
+    copy = store.duplicate(kind, template, actor=current_actor())
     flash("Duplicated as \u201c%s\u201d. Edit it below." % copy.name, "success")
     return redirect(url_for(".edit_template", kind=kind.slug, template_id=copy.id))
 
@@ -215,7 +216,7 @@ def delete_template(kind, template_id):
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
         name = template.name
-        store.delete(kind, template, staff=current_user._get_current_object())
+        store.delete(kind, template, actor=current_actor())
         flash("%s \u201c%s\u201d deleted." % (kind.label, name), "success")
         return redirect(url_for(".outreach_index" if kind is store.OUTREACH
                                 else ".reply_index"))
@@ -258,7 +259,7 @@ def restore_version(kind, template_id, number):
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        store.restore(kind, template, number, staff=current_user._get_current_object())
+        store.restore(kind, template, number, actor=current_actor())
     except TemplateError as e:
         flash("Version %d cannot be restored: %s" % (number, e), "error")
         return redirect(url_for(".version", kind=kind.slug, template_id=template.id,

@@ -9,9 +9,10 @@ global CSRF check and checks CSRF itself for every other POST.
 """
 from flask import current_app, render_template, request
 
-from models import User, database
+from models import User
 
-from portal.core import audit
+from portal.core.web import client_ip
+from portal.outreach.optout import opt_out
 from portal.core.extensions import csrf
 from portal.mail.sending import verify_unsubscribe_token
 from portal.outreach.public import bp
@@ -25,17 +26,6 @@ def _mask(email):
     return (local[:1] + "\u2022" * max(1, min(6, len(local) - 1))) + "@" + domain
 
 
-def _opt_out(user, how):
-    with database.atomic():
-        changed = not user.marketing_opt_out
-        if changed:
-            User.update(marketing_opt_out=True).where(User.id == user.id).execute()
-        audit.record("customer.unsubscribe", "user", user.id,
-                     before={"marketing_opt_out": bool(user.marketing_opt_out)},
-                     after={"marketing_opt_out": True, "via": how}, staff_email="")
-    return changed
-
-
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 @csrf.exempt
 def unsubscribe(token):
@@ -45,7 +35,7 @@ def unsubscribe(token):
         return render_template("outreach_public/invalid.html"), 404
 
     if request.method == "POST" and request.form.get("List-Unsubscribe") == "One-Click":
-        _opt_out(user, "one-click")
+        opt_out(user, client_ip(), "one-click")
         return ("Unsubscribed\n", 200, {"Content-Type": "text/plain; charset=utf-8"})
 
     form = UnsubscribeForm()
@@ -53,7 +43,7 @@ def unsubscribe(token):
         if not form.validate_on_submit():
             return render_template("outreach_public/confirm.html", form=form, token=token,
                                    masked=_mask(user.email), expired=True), 400
-        _opt_out(user, "link")
+        opt_out(user, client_ip(), "link")
         return render_template("outreach_public/done.html", masked=_mask(user.email))
     return render_template("outreach_public/confirm.html", form=form, token=token,
                            masked=_mask(user.email), already=user.marketing_opt_out)
