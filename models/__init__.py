@@ -10,11 +10,10 @@ from peewee import (SQL, BigAutoField, BooleanField, CharField,
 
 from .db import BaseModel, database, init_database, utcnow  # noqa: F401
 from .plans import PLAN_LIMITS, PlanType, plan_check_sql  # noqa: F401
+from .triggers import OUTREACH_TRIGGERS  # noqa: F401
 
 CONNECTION_STATUSES = ("active", "retry_pending", "refresh_failed")
 OUTREACH_STATUSES = ("sent", "failed", "skipped")
-OUTREACH_TRIGGERS = ("connection_failed", "no_connection", "usage_near_limit",
-                     "usage_limit_reached", "inactive", "error_loop")
 
 
 def _in(column, values):

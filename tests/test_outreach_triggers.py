@@ -9,7 +9,8 @@ import pytest
 
 from models import (Connection, OutreachCampaign, OutreachLog, ResponseTemplate,
                     UsageMonthly, User)
-from portal.outreach.triggers import campaign_params, find_candidates, validate_params
+from portal.outreach.params import campaign_params, validate_params
+from portal.outreach.triggers import find_candidates
 from portal.usage.counters import record_usage_rows
 
 NOW = datetime.datetime(2026, 3, 15, 12, 0, 0)

@@ -17,42 +17,14 @@ Two ways to use it (both stable API, other blueprints import them):
 Empty input is the job of DataRequired / InputRequired as usual; `safe_text`
 also strips nothing, so "required" still sees what the user sent.
 """
-import unicodedata
-
 from flask_wtf import FlaskForm
 from wtforms import TextAreaField
 from wtforms.fields.core import Field
 from wtforms.validators import ValidationError
 
-SHORT_FIELD_MAX = 10 * 1024       # "short field": names, subjects, search boxes, emails
-LONG_FIELD_MAX = 100 * 1024       # template bodies and other text areas
-MULTILINE_ALLOWED = frozenset("\n\r\t")
-
-CONTROL_MESSAGE = "Remove control characters (invisible characters such as NUL or ESC)."
-ENCODING_MESSAGE = "This text is not valid UTF-8; please retype it."
-
-
-def find_text_problem(value, max_len=SHORT_FIELD_MAX, multiline=False):
-    """The message explaining why `value` is not acceptable text, or None.
-
-    Usable outside WTForms (e.g. JSON handlers, CLI) with the same wording.
-    """
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        value = str(value)
-    if "\ufffd" in value:
-        return ENCODING_MESSAGE
-    allowed = MULTILINE_ALLOWED if multiline else frozenset()
-    for ch in value:
-        if ch in allowed:
-            continue
-        # Cc = C0/C1 controls incl. DEL; Cs = lone surrogates (cannot be stored).
-        if unicodedata.category(ch) in ("Cc", "Cs") or ch in "\u2028\u2029":
-            return CONTROL_MESSAGE
-    if len(value) > max_len:
-        return "Too long: at most %d characters (you sent %d)." % (max_len, len(value))
-    return None
+from portal.core.text import (  # noqa: F401 (the form rules' API, re-exported)
+    CONTROL_MESSAGE, ENCODING_MESSAGE, LONG_FIELD_MAX, MULTILINE_ALLOWED, SHORT_FIELD_MAX,
+    find_text_problem)
 
 
 class SafeText:

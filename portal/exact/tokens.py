@@ -342,15 +342,12 @@ class TokenUnavailable(RuntimeError):
     """No valid access token can be had now; the message says why in plain words."""
 
 
-def get_access_token(connection, config=None, now=None, client=None, wait_seconds=10):
+def get_access_token(connection, config, now=None, client=None, wait_seconds=10):
     """A valid access token for `connection` (a Connection or its id).
 
     Refreshes under the same lease as the sidecar when the token expires
     within 30 s. If another process holds the lease, waits for its result.
     """
-    if config is None:
-        from flask import current_app
-        config = current_app.config
     conn_id = getattr(connection, "id", connection)
     keys = config["TOKEN_ENCRYPTION_KEYS"]
     service = None

@@ -10,6 +10,8 @@
 The template language itself is in portal.mail.engine, which re-exports
 these names.
 """
+from models.triggers import CONNECTION_VARIABLES, TRIGGERS
+
 # --- the documented allow-lists ---------------------------------------------------
 
 #: Every variable a template may use, with what it holds (shown to admins).
@@ -42,19 +44,12 @@ VARIABLE_DOCS = {
 _CUSTOMER = {"customer.name", "customer.first_name", "customer.email", "customer.plan",
              "customer.since", "customer.last_active"}
 _USAGE = {"usage.used", "usage.limit", "usage.percent", "usage.remaining", "usage.month"}
-_CONNECTION = {"connection.status", "connection.division", "connection.last_error",
-               "connection.retry_count"}
+_CONNECTION = set(CONNECTION_VARIABLES)
 _OUTREACH_BASE = _CUSTOMER | _USAGE | {"links.unsubscribe", "links.reconnect", "links.upgrade"}
 
-TRIGGER_VARIABLES = {
-    "connection_failed": frozenset(_OUTREACH_BASE | _CONNECTION),
-    "no_connection": frozenset(_OUTREACH_BASE),
-    "usage_near_limit": frozenset(_OUTREACH_BASE),
-    "usage_limit_reached": frozenset(_OUTREACH_BASE),
-    "inactive": frozenset(_OUTREACH_BASE),
-    "error_loop": frozenset(_OUTREACH_BASE | {"errors.count", "errors.endpoint",
-                                              "errors.status"}),
-}
+#: What an outreach template of each trigger may use: the base set plus what
+#: the trigger registry says the trigger adds.
+TRIGGER_VARIABLES = {t.name: frozenset(_OUTREACH_BASE | t.extra_variables) for t in TRIGGERS}
 
 #: Support replies: one allow-list for every category (no unsubscribe link:
 #: a reply is not marketing).
@@ -72,10 +67,6 @@ REPLY_CATEGORIES = (
     ("general", "General"),
 )
 CATEGORY_VARIABLES = {value: REPLY_VARIABLES for value, _ in REPLY_CATEGORIES}
-
-
-def variables_for_trigger(trigger):
-    return TRIGGER_VARIABLES[trigger]
 
 
 # --- contexts ---------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ RENDER_TIME_LIMIT = 2.0           # seconds; the grammar is linear, this is a ba
 
 # The allow-lists and the context builders live in portal.mail.context;
 # they are re-exported here because callers import them from the engine.
-from portal.mail.context import (
+from portal.mail.context import (  # noqa: E402,F401 (re-exported)
     CATEGORY_VARIABLES,
     REPLY_CATEGORIES,
     REPLY_VARIABLES,
@@ -49,7 +49,6 @@ from portal.mail.context import (
     customer_links,
     sample_context,
     usage_context,
-    variables_for_trigger,
 )
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from peewee import fn
 
-from models import (OUTREACH_TRIGGERS, AdminResponseTemplate, AdminResponseTemplateVersion,
+from models.triggers import TRIGGER_LABELS
+from models import (AdminResponseTemplate, AdminResponseTemplateVersion,
                     OutreachCampaign, ResponseTemplate, ResponseTemplateVersion, database,
                     utcnow)
 
@@ -53,7 +54,7 @@ class TemplateKind:
 
 OUTREACH = TemplateKind(
     "outreach", "Email template", ResponseTemplate, ResponseTemplateVersion, "trigger",
-    "Trigger", tuple((t, t.replace("_", " ").capitalize()) for t in OUTREACH_TRIGGERS),
+    "Trigger", tuple(TRIGGER_LABELS.items()),
     "response_template")
 REPLIES = TemplateKind(
     "replies", "Reply template", AdminResponseTemplate, AdminResponseTemplateVersion,

@@ -14,22 +14,8 @@ import json
 
 from models import OutreachCampaign, ResponseTemplate, database, utcnow
 
-from portal.outreach.params import PARAM_SPECS, default_params
-from portal.outreach.triggers import TRIGGER_ORDER
-
-DEFAULT_CAMPAIGNS = {
-    # Service mail: soon again if the customer still has not reconnected.
-    "connection_failed": ("Exact connection failed: reconnect", 3),
-    "no_connection": ("Signed up but never connected Exact", 14),
-    # Roughly once a month: usage figures restart every month.
-    "usage_near_limit": ("Nearing the monthly plan limit", 20),
-    "usage_limit_reached": ("Monthly plan limit reached", 20),
-    "inactive": ("We miss you: no API calls lately", 30),
-    "error_loop": ("Many failing API calls", 3),
-}
-
-assert set(DEFAULT_CAMPAIGNS) == set(PARAM_SPECS) == set(TRIGGER_ORDER)
-
+from models.triggers import BY_NAME, TRIGGER_ORDER
+from portal.outreach.params import default_params
 
 def default_template_id(trigger):
     """The oldest template of the trigger (the seeded default), or None."""
@@ -47,7 +33,7 @@ def seed_default_campaigns():
         for trigger in TRIGGER_ORDER:
             if trigger in existing:
                 continue
-            name, cooldown = DEFAULT_CAMPAIGNS[trigger]
+            name, cooldown = BY_NAME[trigger].campaign_name, BY_NAME[trigger].cooldown_days
             OutreachCampaign.create(
                 name=name, trigger=trigger, template=default_template_id(trigger),
                 enabled=False, cooldown_days=cooldown, plans="",

@@ -25,14 +25,9 @@ from models import (OutboxMessage, OutreachCampaign, OutreachCooldown, OutreachL
 from portal.mail import sending as mail, engine as template_engine
 from portal.outreach.claims import claim_send, record_failed, record_sent
 from portal.outreach.rules import PLAN_EXCLUDED, REASON_LABELS, Decision, decide, load_rule_state
-from portal.outreach.triggers import (
-    SERVICE_TRIGGERS,
-    TRIGGER_ORDER,
-    Candidate,
-    campaign_plans,
-    find_candidates,
-    usage_this_month,
-)
+from models.triggers import SERVICE_TRIGGERS, TRIGGER_ORDER
+from portal.outreach.params import campaign_plans
+from portal.outreach.triggers import Candidate, find_candidates, usage_this_month
 
 log = logging.getLogger(__name__)
 

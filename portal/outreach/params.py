@@ -1,52 +1,17 @@
 """Outreach campaign settings: trigger parameters (with bounds and defaults) and plans.
 
-The edit form and the validation are built from PARAM_SPECS; a stored
+The edit form and the validation are built from the trigger registry
+(models/triggers.py) through PARAM_SPECS; a stored
 campaign whose JSON is broken or out of bounds falls back to the defaults
 rather than failing the sidecar.
 """
 import json
-from dataclasses import dataclass
+
+from models.triggers import TRIGGERS
 
 
-@dataclass(frozen=True)
-class ParamSpec:
-    label: str
-    default: int
-    minimum: int
-    maximum: int
-    hint: str = ""
-
-
-PARAM_SPECS = {
-    "connection_failed": {},
-    "no_connection": {
-        "days_after_signup": ParamSpec("Days after signup", 3, 1, 365,
-                                       "Email once the customer signed up this many days ago."),
-        "max_days_after_signup": ParamSpec(
-            "Not after (days after signup)", 30, 1, 3650,
-            "Older signups are left alone (e.g. imported long-gone accounts)."),
-    },
-    "usage_near_limit": {
-        "percent": ParamSpec("Percent of the monthly limit", 80, 1, 99,
-                             "Fires at this share of the plan's monthly calls, below 100 %."),
-    },
-    "usage_limit_reached": {},
-    "inactive": {
-        "days_inactive": ParamSpec("Days without calls", 14, 1, 365),
-        "max_days_inactive": ParamSpec("Not after (days without calls)", 90, 1, 3650,
-                                       "Customers silent for longer are left alone."),
-    },
-    "error_loop": {
-        "errors_in_24h": ParamSpec("Failed calls in 24 hours", 50, 1, 10_000_000,
-                                   "Calls answered with status 400 or higher."),
-    },
-}
-
-# Pairs (low, high) that must keep low < high.
-PARAM_ORDERING = {
-    "no_connection": ("days_after_signup", "max_days_after_signup"),
-    "inactive": ("days_inactive", "max_days_inactive"),
-}
+PARAM_SPECS = {t.name: t.params for t in TRIGGERS}
+PARAM_ORDERING = {t.name: t.param_ordering for t in TRIGGERS if t.param_ordering}
 
 
 def default_params(trigger):

@@ -18,7 +18,7 @@ from portal.core.web import current_actor
 from portal.outreach import campaigns as campaign_service
 from portal.outreach import reports as outreach_reports, engine as outreach_service
 from portal.outreach.params import PARAM_SPECS, campaign_params, campaign_plans, validate_params
-from portal.outreach.triggers import TRIGGER_LABELS
+from models.triggers import TRIGGER_LABELS
 from portal.core.csv_export import csv_response
 from portal.core.email_preview import email_html_response  # own strict CSP, sandboxed frame
 from portal.outreach import bp

@@ -27,7 +27,7 @@ from peewee import fn
 
 from models import OutreachCooldown, OutreachLog
 
-from portal.outreach.triggers import SERVICE_TRIGGERS
+from models.triggers import SERVICE_TRIGGERS
 
 OPTED_OUT = "opted_out"
 COOLDOWN = "cooldown"

@@ -17,34 +17,8 @@ from models import (PLAN_LIMITS, ApiUsage, Connection, UsageDailyUser, UsageMont
                     User)
 from models.plans import limits_for
 
-from portal.outreach.params import (
-    PARAM_ORDERING,
-    PARAM_SPECS,
-    ParamSpec,
-    campaign_params,
-    campaign_plans,
-    default_params,
-    validate_params,
-)
+from portal.outreach.params import campaign_params, campaign_plans
 from portal.usage.counters import month_start
-
-# Evaluation order of a cycle: with the daily cap, the first campaign that
-# fires for a customer wins, so service mail and hard limits come first.
-TRIGGER_ORDER = ("connection_failed", "usage_limit_reached", "error_loop",
-                 "usage_near_limit", "no_connection", "inactive")
-
-TRIGGER_LABELS = {
-    "connection_failed": "Connection failed (service mail)",
-    "no_connection": "Signed up, never connected",
-    "usage_near_limit": "Near the monthly limit",
-    "usage_limit_reached": "Monthly limit reached",
-    "inactive": "Inactive",
-    "error_loop": "Error loop",
-}
-
-# Service mail goes out even to customers who opted out of marketing email.
-SERVICE_TRIGGERS = frozenset({"connection_failed"})
-
 
 @dataclass
 class Candidate:

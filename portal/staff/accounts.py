@@ -11,7 +11,7 @@ from models import Staff, database
 
 from portal.core import audit
 from portal.core.audit import Actor
-from portal.core.forms import find_text_problem
+from portal.core.text import find_text_problem
 from portal.auth.passwords import hash_password, password_problem
 
 
