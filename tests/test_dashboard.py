@@ -7,6 +7,7 @@ import pytest
 from models import (ApiUsage, Connection, JobRun, RefreshAttempt, SidecarHeartbeat, User,
                     utcnow)
 from portal.dashboard import service as ds
+from portal.sidecar.status import sidecar_status
 from portal.usage.counters import record_usage_rows
 
 NOW = datetime.datetime(2026, 6, 15, 12, 30)
@@ -95,22 +96,22 @@ def test_plans_health_and_top_customers(world):
 
 
 def test_sidecar_on_time_and_late(world):
-    status = ds.sidecar_status(NOW, 300)
+    status = sidecar_status(NOW, 300)
     assert not status.late and not status.heartbeat_stale
     assert status.last_run.refreshed == 7
     assert status.circuit_open is False  # the newest run decides, not an older one
-    late = ds.sidecar_status(NOW + datetime.timedelta(minutes=20), 300)
+    late = sidecar_status(NOW + datetime.timedelta(minutes=20), 300)
     assert late.late and late.heartbeat_stale and late.reasons
 
 
 def test_outage_banner_when_latest_run_tripped_the_breaker(world):
     JobRun.create(job="token_refresh", started_at=NOW - datetime.timedelta(minutes=1),
                   circuit_open=True)
-    assert ds.sidecar_status(NOW, 300).circuit_open is True
+    assert sidecar_status(NOW, 300).circuit_open is True
 
 
 def test_no_sidecar_at_all_is_late(app):
-    status = ds.sidecar_status(NOW, 300)
+    status = sidecar_status(NOW, 300)
     assert status.late and status.heartbeat_stale and status.last_run is None
 
 

@@ -8,6 +8,6 @@ bp = Blueprint("connections", __name__, url_prefix="/connections")
 # (every other write in this blueprint is admin-only by default).
 register_policy("connections", kind="staff", support_actions=["connections.retry_now"])
 bp.app_template_filter("reltime")(relative_time)
-bp.app_template_filter("isoutc")(iso_utc)
+bp.app_template_filter("isoutc")(lambda value: iso_utc(value) or "")
 
 from portal.connections import routes  # noqa: E402,F401

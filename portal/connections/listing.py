@@ -7,17 +7,9 @@ for scripts) or a plain table for people. Times are ISO 8601 UTC with `Z`.
 import json
 
 from models import Connection, User
+from portal.core.timefmt import iso_utc
 
 PAGE = 1000
-FIELDS = ("id", "email", "division", "status", "retry_count", "next_retry_at",
-          "token_expires_at", "last_error")
-
-
-def iso_utc(value):
-    """Naive UTC datetime -> '2026-02-01T10:00:00Z' (None stays None)."""
-    if value is None:
-        return None
-    return value.isoformat() + "Z"
 
 
 def iter_connection_rows(status=None, page=PAGE):

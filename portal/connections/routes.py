@@ -1,11 +1,13 @@
 """Connection pages: list, detail, Retry now, Reset to retry, sidecar status."""
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal.core.web import current_actor
 from portal.core.access import is_admin
 from portal.connections import service as svc
 from portal.connections import bp
+from portal.sidecar.status import sidecar_status
+from models import utcnow
 from portal.connections.forms import ActionForm, ConnectionFilterForm
 
 
@@ -25,7 +27,7 @@ def index():
                                        filters["sort"], form.page.data or 1)
     return render_template("connections/list.html", form=form, listing=listing,
                            filters=filters, counts=svc.status_counts(),
-                           sidecar=svc.sidecar_status(limit=1))
+                           sidecar=sidecar_status(utcnow(), _interval()))
 
 
 @bp.get("/<int:connection_id>")
@@ -64,6 +66,11 @@ def reset_to_retry(connection_id):
                    "retry ladder in the sidecar's next cycle.")
 
 
+def _interval():
+    return current_app.config.get("REFRESH_INTERVAL_SECONDS", 300)
+
+
 @bp.get("/sidecar")
 def sidecar():
-    return render_template("connections/sidecar.html", status=svc.sidecar_status())
+    return render_template("connections/sidecar.html",
+                           status=sidecar_status(utcnow(), _interval(), runs=30))

@@ -4,13 +4,12 @@ Listing with status filter, email search, sorting and pagination; the counts
 per status; "Retry now" and "Reset to retry", each audited in the same
 transaction as the change; the sidecar's heartbeats and recent job runs.
 """
-import datetime
 from dataclasses import dataclass
 
 from peewee import fn
 
-from models import (CONNECTION_STATUSES, Connection, JobRun, RefreshAttempt,
-                    SidecarHeartbeat, User, database, utcnow)
+from models import (CONNECTION_STATUSES, Connection, RefreshAttempt,
+                    User, database, utcnow)
 
 from portal.core import audit
 from portal.exact.tokens import MIN_INTERVAL
@@ -123,20 +122,3 @@ def reset_to_retry(connection_id, actor, now=None):
     return c
 
 
-@dataclass
-class SidecarStatus:
-    heartbeats: list
-    runs: list
-    last_refresh: object
-    last_seen_at: datetime.datetime
-
-
-def sidecar_status(limit=30):
-    heartbeats = list(SidecarHeartbeat.select()
-                      .order_by(SidecarHeartbeat.last_seen_at.desc()).limit(20))
-    runs = list(JobRun.select().order_by(JobRun.started_at.desc(), JobRun.id.desc())
-                .limit(limit))
-    last_refresh = (JobRun.select().where(JobRun.job == "token_refresh")
-                    .order_by(JobRun.started_at.desc(), JobRun.id.desc()).first())
-    return SidecarStatus(heartbeats, runs, last_refresh,
-                         heartbeats[0].last_seen_at if heartbeats else None)

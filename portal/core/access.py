@@ -81,10 +81,6 @@ def is_admin(staff):
     return (staff.email or "").strip().lower() in get_admin_emails(current_app.config)
 
 
-def role_of(staff):
-    return "admin" if is_admin(staff) else "support"
-
-
 # --- policy lookup --------------------------------------------------------
 
 def endpoint_is_public(endpoint):

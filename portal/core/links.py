@@ -1,46 +1,19 @@
-"""Links from the usage pages and the dashboard to other blueprints, only if they exist.
+"""Links between the staff pages (customer page, connections list, request log).
 
-Customers and connections pages belong to another part of the portal; a link
-is built only when its endpoint is registered, with whatever the URL rule
-calls its id argument, so these pages never break on a missing endpoint.
+Every blueprint is always registered, so links are plain `url_for` calls;
+these helpers exist so every page builds the same link the same way.
 """
 from urllib.parse import urlencode
 
-from flask import current_app, request, url_for
-from werkzeug.routing import BuildError
-
-
-def has_endpoint(endpoint):
-    return endpoint in current_app.view_functions
-
-
-def _customer_id_arg():
-    """The name of customers.detail's one URL argument (looked up once per app)."""
-    cache = current_app.extensions.setdefault("usage_links", {})
-    if "customer_arg" not in cache:
-        cache["customer_arg"] = None
-        if has_endpoint("customers.detail"):
-            for rule in current_app.url_map.iter_rules("customers.detail"):
-                if len(rule.arguments) == 1:
-                    cache["customer_arg"] = next(iter(rule.arguments))
-                    break
-    return cache["customer_arg"]
+from flask import request, url_for
 
 
 def customer_url(user_id):
-    """URL of the customer's detail page, or None."""
-    arg = _customer_id_arg()
-    if arg is None:
-        return None
-    try:
-        return url_for("customers.detail", **{arg: user_id})
-    except BuildError:
-        return None
+    """URL of the customer's detail page."""
+    return url_for("customers.detail", user_id=user_id)
 
 
 def connections_url(status):
-    if not has_endpoint("connections.index"):
-        return None
     return url_for("connections.index", status=status)
 
 

@@ -1,5 +1,4 @@
 """Times shown relative and absolute: "in 14 min, 10:32 UTC"."""
-import datetime
 
 from models import utcnow
 
@@ -39,4 +38,7 @@ def relative_time(value, now=None):
 
 
 def iso_utc(value):
-    return value.replace(tzinfo=datetime.timezone.utc).isoformat() if value else ""
+    """Naive UTC datetime -> '2026-02-01T10:00:00Z' (None stays None): pages and JSON alike."""
+    if value is None:
+        return None
+    return value.isoformat() + "Z"

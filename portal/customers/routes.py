@@ -14,6 +14,7 @@ from playhouse.flask_utils import get_object_or_404
 from models import CONNECTION_STATUSES, ApiKey, PlanType, User, utcnow
 
 from portal.customers import api_keys, listing as customer_list, service as customer_service
+from models.plans import limits_for
 from portal.core.web import current_actor
 from portal.customers.service import CustomerError
 from portal.core.csv_export import csv_response
@@ -81,7 +82,6 @@ def _render_detail(user_id, status=200, **extra):
     if detail is None:
         abort(404)
     user = detail["user"]
-    views = current_app.view_functions
     plan_form = extra.pop("plan_form", None) or PlanForm(plan=str(user.plan), formdata=None)
     limit_form = extra.pop("limit_form", None) or DivisionLimitForm(formdata=None)
     html = render_template(
@@ -89,9 +89,7 @@ def _render_detail(user_id, status=200, **extra):
         plan_form=plan_form, limit_form=limit_form,
         key_form=extra.pop("key_form", None) or ApiKeyForm(formdata=None),
         action_form=ActionForm(formdata=None),
-        link_connections="connections.detail" in views,
-        reply_url=(url_for("templates_admin.compose_reply", user_id=user.id)
-                   if "templates_admin.compose_reply" in views else None),
+        reply_url=url_for("templates_admin.compose_reply", user_id=user.id),
         **extra)
     response = current_app.make_response((html, status))
     response.headers["Cache-Control"] = "no-store"  # a new key may be on the page
@@ -115,8 +113,8 @@ def change_plan(user_id):
             flash("The customer is already on the %s plan." % user.plan, "warning")
             return redirect(url_for("customers.detail", user_id=user_id))
         preview = {"from": str(user.plan), "to": form.plan.data,
-                   "from_limits": customer_service.plan_limits(user.plan),
-                   "to_limits": customer_service.plan_limits(form.plan.data)}
+                   "from_limits": limits_for(user.plan),
+                   "to_limits": limits_for(form.plan.data)}
         return _render_detail(user_id, plan_form=form, plan_preview=preview)
     try:
         before, after = customer_service.change_plan(user, form.plan.data, current_actor())

@@ -11,7 +11,6 @@ COUNT over `api_usage`.
 import datetime
 
 from models import (
-    PLAN_LIMITS,
     ApiUsage,
     Connection,
     DivisionLimit,
@@ -23,6 +22,7 @@ from models import (
     utcnow,
 )
 
+from models.plans import limits_for
 from portal.core import audit
 from portal.customers import api_keys
 from portal.flags import service as flags_service
@@ -42,10 +42,6 @@ def month_label(now):
     return "%04d-%02d" % (now.year, now.month)
 
 
-def plan_limits(plan):
-    return PLAN_LIMITS[PlanType(plan)]
-
-
 def calls_this_month(user_id, now=None):
     """O(1): one primary-key lookup in the monthly counter."""
     now = now or utcnow()
@@ -60,7 +56,7 @@ def division_limit(user):
 
     None as a limit means unlimited.
     """
-    default = plan_limits(user.plan).max_divisions
+    default = limits_for(user.plan).max_divisions
     override = DivisionLimit.get_or_none(DivisionLimit.user == user.id)
     effective = override.max_divisions if override is not None else default
     return effective, default, override
@@ -76,23 +72,16 @@ def usage_against_limit(used, limit):
 def usage_summary(user, now=None):
     now = now or utcnow()
     used = calls_this_month(user.id, now)
-    limit = plan_limits(user.plan).monthly_calls
+    limit = limits_for(user.plan).monthly_calls
     remaining, allowed = usage_against_limit(used, limit)
     percent = None if not limit else min(100, round(100 * used / limit))
     return {"month": month_label(now), "used": used, "limit": limit,
             "remaining": remaining, "allowed": allowed, "percent": percent}
 
 
-def customer_profile(user, now=None):
-    """What the API's GET /me answers for a customer."""
-    now = now or utcnow()
-    max_divisions, _, _ = division_limit(user)
-    return build_profile(user, calls_this_month(user.id, now), max_divisions, now)
-
-
 def build_profile(user, used, max_divisions, now):
     """GET /me from figures already loaded (the API loads them in one query)."""
-    limit = plan_limits(user.plan).monthly_calls
+    limit = limits_for(user.plan).monthly_calls
     remaining, allowed = usage_against_limit(used, limit)
     return {
         "email": user.email,
@@ -228,7 +217,7 @@ def customer_detail(user_id, now=None):
     return {
         "user": user,
         "usage": usage_summary(user, now),
-        "limits": plan_limits(user.plan),
+        "limits": limits_for(user.plan),
         "division_limit": {"effective": effective, "plan_default": default,
                            "override": override},
         "flags": sorted(flags_service.effective_flags(user).values(), key=lambda f: f.key),

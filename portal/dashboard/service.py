@@ -11,18 +11,18 @@ api_usage rows, so the dashboard costs the same at 5,000 or 5,000,000 calls:
 Each function takes `now` (naive UTC) so tests can pin the clock.
 """
 import datetime
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from peewee import Case, fn
 
-from models import (Connection, CONNECTION_STATUSES, JobRun, PlanType, RefreshAttempt,
-                    SidecarHeartbeat, UsageDaily, UsageDailyActive, UsageHourlyError,
+from models import (Connection, CONNECTION_STATUSES, PlanType, RefreshAttempt,
+                    UsageDaily, UsageDailyActive, UsageHourlyError,
                     UsageMonthly, User)
 from models.db import as_date
+from portal.sidecar.status import sidecar_status
 
 PERIODS = (30, 90)
 REFRESH_LOOP_THRESHOLD = 50  # refresh attempts per customer in 24 h
-TOKEN_REFRESH_JOB = "token_refresh"
 STATUS_CLASSES = (2, 3, 4, 5)
 
 
@@ -39,18 +39,6 @@ class DayUsage:
     @property
     def errors(self):
         return self.by_class.get(4, 0) + self.by_class.get(5, 0)
-
-
-@dataclass
-class SidecarStatus:
-    last_heartbeat: datetime.datetime | None
-    heartbeat_sidecar: str | None
-    last_run: JobRun | None
-    interval_seconds: int
-    late: bool
-    heartbeat_stale: bool
-    circuit_open: bool
-    reasons: list = field(default_factory=list)
 
 
 def period_days(value, default=30):
@@ -158,33 +146,6 @@ def connection_health():
     counts = dict(Connection.select(Connection.status, fn.COUNT(Connection.id))
                   .group_by(Connection.status).tuples())
     return [(s, counts.get(s, 0)) for s in CONNECTION_STATUSES]
-
-
-def sidecar_status(now, interval_seconds):
-    """Last heartbeat and last token_refresh run; late when either is older than two
-    intervals (one missed cycle is tolerated: a slow cycle is not an incident)."""
-    grace = datetime.timedelta(seconds=2 * max(1, interval_seconds))
-    beat = (SidecarHeartbeat.select().order_by(SidecarHeartbeat.last_seen_at.desc()).first())
-    run = (JobRun.select().where(JobRun.job == TOKEN_REFRESH_JOB)
-           .order_by(JobRun.started_at.desc(), JobRun.id.desc()).first())
-    reasons = []
-    heartbeat_stale = beat is None or now - beat.last_seen_at > grace
-    if beat is None:
-        reasons.append("no sidecar has ever reported")
-    elif heartbeat_stale:
-        reasons.append("no heartbeat since %s" % beat.last_seen_at.strftime("%Y-%m-%d %H:%M UTC"))
-    late = run is None or now - run.started_at > grace
-    if run is None:
-        reasons.append("the token refresh job has never run")
-    elif late:
-        reasons.append("last token refresh started %s, more than %d s ago"
-                       % (run.started_at.strftime("%Y-%m-%d %H:%M UTC"), grace.total_seconds()))
-    return SidecarStatus(
-        last_heartbeat=beat.last_seen_at if beat else None,
-        heartbeat_sidecar=beat.sidecar if beat else None,
-        last_run=run, interval_seconds=interval_seconds, late=late,
-        heartbeat_stale=heartbeat_stale, circuit_open=bool(run and run.circuit_open),
-        reasons=reasons)
 
 
 def dashboard(now, days, interval_seconds):

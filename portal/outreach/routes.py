@@ -14,6 +14,7 @@ from playhouse.flask_utils import get_object_or_404
 
 from models import OutreachCampaign, ResponseTemplate, utcnow
 
+from portal.core.links import customer_url
 from portal.core.web import current_actor
 from portal.outreach import campaigns as campaign_service
 from portal.outreach import reports as outreach_reports, engine as outreach_service
@@ -29,14 +30,6 @@ COUNT_DAYS = 30
 LOG_ARGS = ("campaign", "status", "customer", "date_from", "date_to")
 
 
-def _customer_url(user_id):
-    """Link to the customer's page if that blueprint provides one."""
-    for rule in current_app.url_map.iter_rules():
-        if rule.endpoint == "customers.detail" and len(rule.arguments) == 1:
-            return url_for("customers.detail", **{next(iter(rule.arguments)): user_id})
-    return None
-
-
 @bp.app_template_filter("outreach_time")
 def _fmt(ts):
     return ts.strftime("%Y-%m-%d %H:%M") if ts else ""
@@ -45,7 +38,7 @@ def _fmt(ts):
 @bp.context_processor
 def _helpers():
     return {"trigger_label": lambda t: TRIGGER_LABELS.get(t, t),
-            "customer_url": _customer_url, "skip_label": outreach_service.skip_label}
+            "customer_url": customer_url, "skip_label": outreach_service.skip_label}
 
 
 # --- campaigns ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from flask_login import current_user
 
 from models import User
 
+from portal.core.links import customer_url
 from portal.core.web import current_actor
 from portal.mail import store
 from portal.mail.sending import MailDeliveryError
@@ -37,16 +38,6 @@ def _chosen_template(raw):
         return None
     return store.get(store.REPLIES, template_id) if template_id else None
 
-
-def _customer_url(user_id):
-    """Link back to the customer page when the customers blueprint provides one."""
-    for endpoint in ("customers.detail", "customers.show", "customers.customer"):
-        if endpoint in current_app.view_functions:
-            try:
-                return url_for(endpoint, user_id=user_id)
-            except Exception:  # a different URL signature: just leave the link out
-                return None
-    return None
 
 
 @bp.route("/replies/compose/<int:user_id>", methods=["GET", "POST"])
@@ -98,7 +89,7 @@ def compose_reply(user_id):
         choices=choices, q=q, category=category, categories=store.REPLIES.groups,
         rendered=rendered, preview_error=error, preview_frame=frame,
         replies=recent_replies(user.id),
-        customer_url=_customer_url(user.id),
+        customer_url=customer_url(user.id),
         variables=[(n, VARIABLE_DOCS.get(n, "")) for n in sorted(REPLY_VARIABLES)],
     ), status
 
