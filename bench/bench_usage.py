@@ -132,7 +132,8 @@ def run(engine, url, args):
     from portal.customers import listing as customer_list
     from portal.dashboard import service as dashboard_service
     from portal.usage import request_log
-    from portal.usage.request_log import LogFilter, encode_cursor
+    from portal.core.pagination import encode_cursor
+    from portal.usage.request_log import LogFilter
 
     print("\n== %s (%s) ==" % (engine, url.split("@")[-1]), flush=True)
     rep = Report(engine)

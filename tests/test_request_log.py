@@ -10,6 +10,7 @@ import pytest
 
 from models import ApiUsage, User, database
 from models.db import is_postgres
+from portal.core.pagination import BadCursor
 from portal.usage import request_log
 from portal.usage.request_log import LogFilter
 from portal.usage.counters import record_usage_rows
@@ -83,7 +84,7 @@ def test_keyset_pages_never_skip_or_repeat(usage, page_size):
 
 
 def test_bad_cursor_is_refused(usage):
-    with pytest.raises(request_log.BadCursor):
+    with pytest.raises(BadCursor):
         request_log.fetch_page(LogFilter(), before="not-a-cursor")
 
 

@@ -12,9 +12,9 @@ and hands it to the service; commands use `Actor.cli()`.
 import getpass
 import json
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
 
 from models import AuditLog, utcnow
+from portal.core.pagination import day_range
 
 MAX_SUMMARY = 20_000  # a before/after summary, not a copy of huge bodies
 PAGE_SIZE = 50
@@ -93,11 +93,11 @@ def search(person="", action="", date_from=None, date_to=None, before_id=None,
         action = action.strip()
         query = query.where((AuditLog.action == action)
                             | AuditLog.action.startswith(action.rstrip(".") + "."))
-    if date_from:
-        query = query.where(AuditLog.created_at >= datetime.combine(date_from, time.min))
-    if date_to:
-        query = query.where(AuditLog.created_at < datetime.combine(date_to, time.min)
-                            + timedelta(days=1))
+    start, end = day_range(date_from, date_to)
+    if start:
+        query = query.where(AuditLog.created_at >= start)
+    if end:
+        query = query.where(AuditLog.created_at < end)
     if before_id:
         query = query.where(AuditLog.id < before_id)
     rows = list(query.limit(limit + 1))

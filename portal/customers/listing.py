@@ -26,16 +26,13 @@ from peewee import SQL, NodeList, Value, fn
 from models import (CONNECTION_STATUSES, ApiUsage, Connection, PlanType, UsageDailyUser,
                     UsageMonthly, User, utcnow)
 from models.db import is_postgres
+from portal.core.pagination import BadCursor
 
 PAGE_SIZE = 50
 SORTS = {"signup": "Signup", "activity": "Last activity", "usage": "Usage this month"}
 DIRECTIONS = ("desc", "asc")
 CONNECTION_FILTERS = CONNECTION_STATUSES + ("none",)
 MAX_SEARCH = 254
-
-
-class BadCursor(ValueError):
-    pass
 
 
 @dataclass

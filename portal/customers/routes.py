@@ -15,6 +15,7 @@ from models import CONNECTION_STATUSES, ApiKey, PlanType, User, utcnow
 
 from portal.customers import api_keys, listing as customer_list, service as customer_service
 from models.plans import limits_for
+from portal.core.pagination import BadCursor
 from portal.core.web import current_actor
 from portal.customers.service import CustomerError
 from portal.core.csv_export import csv_response
@@ -35,7 +36,7 @@ def index():
         page = customer_list.customer_page(filters, after=request.args.get("after"),
                                            before=request.args.get("before"),
                                            limit=customer_list.PAGE_SIZE)
-    except customer_list.BadCursor:
+    except BadCursor:
         flash("That page link is no longer valid; showing the first page.", "warning")
         return redirect(_list_url(filters))
     return render_template(

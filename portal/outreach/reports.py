@@ -11,14 +11,11 @@ from dataclasses import dataclass
 from peewee import SQL, NodeList, fn
 
 from models import OutreachCampaign, OutreachLog, User
+from portal.core.pagination import decode_cursor, encode_cursor, older_than
 
 PAGE_SIZE = 50
 EXPORT_BATCH = 1000
 STATUSES = ("sent", "failed", "skipped")
-
-
-class BadCursor(ValueError):
-    """A page cursor that was not made by encode_cursor."""
 
 
 def campaign_counts(since):
@@ -39,18 +36,6 @@ class LogFilter:
     email: str | None = None     # case-insensitive part of the customer's email
     start: datetime.datetime | None = None  # inclusive
     end: datetime.datetime | None = None    # exclusive
-
-
-def encode_cursor(created_at, row_id):
-    return "%s_%d" % (created_at.isoformat(), row_id)
-
-
-def decode_cursor(value):
-    try:
-        stamp, row_id = value.rsplit("_", 1)
-        return datetime.datetime.fromisoformat(stamp), int(row_id)
-    except (AttributeError, ValueError):
-        raise BadCursor(value)
 
 
 def _escape_like(text):
@@ -92,9 +77,8 @@ class LogPage:
 def fetch_page(log_filter, before=None, page_size=PAGE_SIZE):
     query = filtered(log_filter)
     if before:
-        stamp, row_id = decode_cursor(before)
-        query = query.where((OutreachLog.created_at < stamp)
-                            | ((OutreachLog.created_at == stamp) & (OutreachLog.id < row_id)))
+        query = query.where(older_than(OutreachLog.created_at, OutreachLog.id,
+                                       decode_cursor(before)))
     rows = list(query.order_by(OutreachLog.created_at.desc(), OutreachLog.id.desc())
                 .limit(page_size + 1).dicts())
     older = None

@@ -15,6 +15,7 @@ from playhouse.flask_utils import get_object_or_404
 from models import OutreachCampaign, ResponseTemplate, utcnow
 
 from portal.core.links import customer_url
+from portal.core.pagination import BadCursor, day_range
 from portal.core.web import current_actor
 from portal.outreach import campaigns as campaign_service
 from portal.outreach import reports as outreach_reports, engine as outreach_service
@@ -158,10 +159,7 @@ def _log_form():
 
 def _log_filter(form):
     data = form.data
-    start = datetime.datetime.combine(data["date_from"], datetime.time()) \
-        if data["date_from"] else None
-    end = (datetime.datetime.combine(data["date_to"], datetime.time())
-           + datetime.timedelta(days=1)) if data["date_to"] else None
+    start, end = day_range(data["date_from"], data["date_to"])
     return outreach_reports.LogFilter(
         campaign_id=int(data["campaign"]) if data["campaign"] else None,
         status=data["status"] or None, email=(data["customer"] or "").strip() or None,
@@ -183,7 +181,7 @@ def log():
         return render_template("outreach/log.html", form=form, page=None, log_url=log_url), 400
     try:
         page = outreach_reports.fetch_page(_log_filter(form), before=request.args.get("before"))
-    except outreach_reports.BadCursor:
+    except BadCursor:
         flash("That page link is no longer valid; showing the newest rows.", "warning")
         page = outreach_reports.fetch_page(_log_filter(form))
     return render_template("outreach/log.html", form=form, page=page, log_url=log_url)

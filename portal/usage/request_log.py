@@ -19,14 +19,11 @@ from dataclasses import dataclass
 from peewee import SQL
 
 from models import ApiUsage, UsageDaily, User, database
+from portal.core.pagination import decode_cursor, encode_cursor, newer_than, older_than
 
 PAGE_SIZE = 50
 EXPORT_BATCH = 2000
 STATUS_CLASSES = {"2xx": 2, "3xx": 3, "4xx": 4, "5xx": 5}
-
-
-class BadCursor(ValueError):
-    """A pagination cursor that was not made by encode_cursor."""
 
 
 @dataclass(frozen=True)
@@ -43,26 +40,6 @@ class LogPage:
     rows: list  # dicts: id, timestamp, user_id, email, endpoint, response_status, duration_ms
     newer: str | None  # cursor for the page of newer rows (`after=`), None on the first page
     older: str | None  # cursor for the page of older rows (`before=`), None on the last page
-
-
-def day_range(date_from, date_to):
-    """Inclusive calendar days -> [start, end) naive UTC datetimes."""
-    start = datetime.datetime.combine(date_from, datetime.time()) if date_from else None
-    end = (datetime.datetime.combine(date_to, datetime.time()) + datetime.timedelta(days=1)
-           if date_to else None)
-    return start, end
-
-
-def encode_cursor(timestamp, row_id):
-    return "%s_%d" % (timestamp.isoformat(), row_id)
-
-
-def decode_cursor(value):
-    try:
-        stamp, _, row_id = value.rpartition("_")
-        return datetime.datetime.fromisoformat(stamp), int(row_id)
-    except (ValueError, AttributeError):
-        raise BadCursor("not a request log cursor: %r" % (value,))
 
 
 def filtered(log_filter):
@@ -85,15 +62,11 @@ def filtered(log_filter):
 
 
 def _older_than(cursor):
-    ts, row_id = cursor
-    # `timestamp <= ts` bounds the index range on both engines; the OR only
-    # filters the rows that share ts.
-    return (ApiUsage.timestamp <= ts) & ((ApiUsage.timestamp < ts) | (ApiUsage.id < row_id))
+    return older_than(ApiUsage.timestamp, ApiUsage.id, cursor)
 
 
 def _newer_than(cursor):
-    ts, row_id = cursor
-    return (ApiUsage.timestamp >= ts) & ((ApiUsage.timestamp > ts) | (ApiUsage.id > row_id))
+    return newer_than(ApiUsage.timestamp, ApiUsage.id, cursor)
 
 
 def _newest_first(q):

@@ -8,7 +8,8 @@ from flask import flash, render_template, request, url_for
 from models import utcnow
 
 from portal.usage import request_log
-from portal.usage.request_log import BadCursor, LogFilter
+from portal.core.pagination import BadCursor, day_range
+from portal.usage.request_log import LogFilter
 from portal.core.csv_export import csv_response
 from portal.usage import bp
 from portal.usage.forms import RequestLogFilterForm
@@ -25,7 +26,7 @@ def _filter_from_form(form):
     if data["customer"]:
         user_id = request_log.customer_id_for_email(data["customer"])
         missing = user_id is None
-    start, end = request_log.day_range(data["date_from"], data["date_to"])
+    start, end = day_range(data["date_from"], data["date_to"])
     return LogFilter(user_id=-1 if missing else user_id,
                      endpoint=(data["endpoint"] or "").strip() or None,
                      status_class=request_log.STATUS_CLASSES.get(data["status"]),
