@@ -167,3 +167,27 @@ def test_backup_command(fresh):
         copy.close()
     else:
         assert result.exit_code != 0 and "pg_dump" in result.stderr
+
+
+def test_data_migrations_are_frozen_and_seed_what_the_code_seeds(fresh):
+    """0011, 0020 and 0031 import nothing from portal/ (a migration is a frozen record),
+    and on a fresh database they seed exactly what the application's seeders seed today."""
+    for name in ("0011_revive_refresh_failed", "0020_seed_default_templates",
+                 "0031_seed_outreach_campaigns"):
+        with open(os.path.join(MIGRATIONS, name + ".py"), encoding="utf-8") as f:
+            assert "portal" not in "".join(
+                line for line in f if line.lstrip().startswith(("from ", "import ")))
+    runner, _, _ = fresh
+    assert runner.invoke(args=["migrate"]).exit_code == 0
+    from models import AdminResponseTemplate, OutreachCampaign, ResponseTemplate
+    from portal.mail.defaults import DEFAULT_OUTREACH, DEFAULT_REPLIES
+    from models.triggers import BY_NAME
+    seeded = {t.trigger: (t.name, t.subject, t.body) for t in ResponseTemplate.select()}
+    assert seeded == DEFAULT_OUTREACH
+    assert sorted((r.category, r.name, r.subject, r.body)
+                  for r in AdminResponseTemplate.select()) == sorted(DEFAULT_REPLIES)
+    campaigns = list(OutreachCampaign.select())
+    assert {c.trigger for c in campaigns} == set(BY_NAME)
+    for c in campaigns:
+        assert not c.enabled and c.name == BY_NAME[c.trigger].campaign_name
+        assert c.template.trigger == c.trigger
