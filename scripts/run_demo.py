@@ -3,7 +3,7 @@
 
 Migrates instance/portal.db, fills it with demo data when it is empty,
 creates the demo staff accounts, then starts every process the product needs
-(portal and, as they exist, the fake Exact server and the sidecar) and stops
+(portal, the fake Exact server and the sidecar) and stops
 them all on Ctrl-C.
 """
 import os
@@ -37,22 +37,15 @@ ENV["PYTHONUNBUFFERED"] = "1"
 def prepare():
     if flask("migrate").returncode != 0:
         sys.exit("migrate failed")
-    commands = flask("--help", capture_output=True, text=True).stdout
-    if "seed-demo" in commands:
-        flask("seed-demo", "--if-empty")
+    flask("seed-demo", "--if-empty")
     for email in (DEMO_ADMIN, DEMO_SUPPORT):
         flask("create-user", email, "--password-stdin", input=DEMO_PASSWORD + "\n",
               text=True, capture_output=True)
 
 
 def processes():
-    procs = []
-    fake = os.path.join(ROOT, "portal", "fake_exact.py")
-    if os.path.exists(fake):
-        procs.append(("fake-exact", [PY, "-m", "portal.exact.fake", "--port", FAKE_EXACT_PORT]))
-    commands = flask("--help", capture_output=True, text=True).stdout
-    if "sidecar" in commands:
-        procs.append(("sidecar", [PY, "-m", "flask", "--app", "app", "sidecar"]))
+    procs = [("fake-exact", [PY, "-m", "portal.exact.fake", "--port", FAKE_EXACT_PORT]),
+             ("sidecar", [PY, "-m", "flask", "--app", "app", "sidecar"])]
     procs.append(("portal", [PY, "-m", "flask", "--app", "app", "run", "--host", "127.0.0.1",
                              "--port", PORT]))
     return procs
