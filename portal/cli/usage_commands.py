@@ -9,16 +9,15 @@ import sys
 
 import click
 
-from models import ApiKey, User
+from models import ApiKey
 
 from portal.customers import api_keys
 from portal.core.audit import Actor
+from portal.customers.lookup import find_customer
 
 
 def _customer(email):
-    user = User.get_or_none(User.email == (email or "").strip().lower())
-    if user is None:
-        user = User.get_or_none(User.email == (email or "").strip())
+    user = find_customer(email)
     if user is None:
         click.echo("api-key: no customer with email %s" % email, err=True)
         sys.exit(1)

@@ -9,9 +9,10 @@ second (confirm=yes) saves.
 from flask import abort, flash, redirect, render_template, url_for
 from playhouse.flask_utils import get_object_or_404
 
-from models import FeatureFlag, PlanType, User
+from models import FeatureFlag, PlanType
 
 from portal.core.web import current_actor
+from portal.customers.lookup import find_customer
 from portal.flags import service as flags_service
 from portal.flags import bp
 from portal.flags.forms import (
@@ -156,7 +157,7 @@ def set_customer_override(flag_id):
         flash("Enter a customer email and a state.", "error")
         return redirect(url_for("flags.index"))
     email = form.email.data.strip()
-    user = User.get_or_none(User.email == email.lower()) or User.get_or_none(User.email == email)
+    user = find_customer(email)
     if user is None:
         flash("No customer with email %s." % email, "error")
         return redirect(url_for("flags.index"))

@@ -7,9 +7,8 @@ preview, sends through portal.mail.sending, and stores the SupportReply and its 
 row in one transaction; `record_copied_reply` logs a reply that staff copied
 to paste elsewhere.
 """
-from peewee import fn
 
-from models import Connection, SupportReply, User, database, utcnow
+from models import Connection, SupportReply, database, utcnow
 
 from portal.core import audit
 from portal.mail import sending as mail
@@ -18,15 +17,6 @@ from portal.mail.engine import REPLY_VARIABLES, customer_context, customer_links
 
 # Which connection a template talks about: the one in the worst state.
 _STATUS_RANK = {"refresh_failed": 0, "retry_pending": 1, "active": 2}
-
-
-def find_customer(email):
-    """The customer with this email (case-insensitive), or None."""
-    email = (email or "").strip().lower()
-    if not email:
-        return None
-    return User.get_or_none(User.email == email) or (
-        User.select().where(fn.LOWER(User.email) == email).first())
 
 
 def relevant_connection(user_id):

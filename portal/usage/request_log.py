@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from peewee import SQL
 
 from models import ApiUsage, UsageDaily, User, database
+from portal.customers.lookup import find_customer
 from portal.core.pagination import decode_cursor, encode_cursor, newer_than, older_than
 
 PAGE_SIZE = 50
@@ -126,8 +127,7 @@ def iter_rows(log_filter, batch_size=None):
 
 
 def customer_id_for_email(email):
-    email = email.strip()
-    user = User.select(User.id).where(User.email.in_({email, email.lower()})).first()
+    user = find_customer(email)
     return user.id if user else None
 
 

@@ -17,7 +17,8 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from portal.core.web import current_actor
 from portal.core.email_preview import email_html_response, problem_response
 from portal.mail.engine import VARIABLE_DOCS, TemplateError, render_email, sample_context
-from portal.mail.replies import customer_template_context, find_customer
+from portal.customers.lookup import find_customer
+from portal.mail.replies import customer_template_context
 from portal.mail import store
 from portal.mail.templates_admin import bp
 from portal.mail.templates_admin.forms import ConfirmForm, DraftForm, TemplateForm, first_error
