@@ -31,6 +31,7 @@ class ConnectionPage:
 
 
 def status_counts():
+    """{status: connections} for every connection status, in the schema's order."""
     counts = {s: 0 for s in CONNECTION_STATUSES}
     for status, n in (Connection.select(Connection.status, fn.COUNT(Connection.id))
                       .group_by(Connection.status).tuples()):

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 from peewee import Case, fn
 
-from models import (Connection, CONNECTION_STATUSES, PlanType, RefreshAttempt,
+from models import (PlanType, RefreshAttempt,
                     UsageDaily, UsageDailyActive, UsageHourlyError,
                     UsageMonthly, User)
 from models.db import as_date
+from portal.connections.service import status_counts
 from portal.sidecar.status import sidecar_status
 
 PERIODS = (30, 90)
@@ -143,9 +144,7 @@ def customers_per_plan():
 
 def connection_health():
     """[(status, connections)] for every connection status."""
-    counts = dict(Connection.select(Connection.status, fn.COUNT(Connection.id))
-                  .group_by(Connection.status).tuples())
-    return [(s, counts.get(s, 0)) for s in CONNECTION_STATUSES]
+    return list(status_counts().items())
 
 
 def dashboard(now, days, interval_seconds):
