@@ -4,6 +4,8 @@
 shared Peewee database, wires Flask-Login, CSRF, security headers, the central
 access check (portal.core.access), every blueprint and every CLI command.
 """
+import importlib
+import importlib.util
 import logging
 import os
 
@@ -52,10 +54,8 @@ def create_app(config=None):
 
     app.before_request(access.enforce_access)
 
-    import importlib
     for name in BLUEPRINTS:
-        module = importlib.import_module(name)
-        app.register_blueprint(module.bp)
+        app.register_blueprint(_blueprint(name))
 
     from portal.core.nav import nav_items
     app.context_processor(lambda: {"nav_items": nav_items, "is_admin": access.is_admin})
@@ -65,6 +65,20 @@ def create_app(config=None):
     from portal.cli import register_commands
     register_commands(app)
     return app
+
+
+def _blueprint(package):
+    """The package's blueprint with its views attached.
+
+    A package's `__init__` only creates the blueprint and its access policy; the
+    views live in `routes.py`, imported here. So importing a service module
+    (portal.customers.service) never drags in the web layer, and services of
+    different features can import each other without import cycles.
+    """
+    module = importlib.import_module(package)
+    if importlib.util.find_spec(package + ".routes") is not None:
+        importlib.import_module(package + ".routes")
+    return module.bp
 
 
 def _trust_proxies(app):

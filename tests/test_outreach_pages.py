@@ -9,7 +9,7 @@ import pytest
 
 from models import AuditLog, OutboxMessage, OutreachCampaign, OutreachLog, utcnow
 from portal.outreach.engine import run_outreach_cycle
-from tests.test_outreach_triggers import make_campaign, make_connection, make_user
+from tests.factories import make_campaign, make_connection, make_user
 
 DAY = datetime.timedelta(days=1)
 

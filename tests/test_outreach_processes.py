@@ -21,7 +21,7 @@ from models import OutreachLog
 from models.db import utcnow
 from portal.outreach.engine import run_outreach_cycle
 from tests.conftest import free_port
-from tests.test_outreach_triggers import make_campaign, make_connection, make_user
+from tests.factories import make_campaign, make_connection, make_user
 
 CHILD = """
 import json, os, sys

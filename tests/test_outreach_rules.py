@@ -10,7 +10,7 @@ import pytest
 from models import OutboxMessage, OutreachCooldown, OutreachLog
 from portal.mail import sending as mail
 from portal.outreach.engine import customer_outreach, dry_run, run_outreach_cycle
-from tests.test_outreach_triggers import (NOW, make_campaign, make_connection, make_user,
+from tests.factories import (NOW, make_campaign, make_connection, make_user,
                                           set_monthly_calls, statuses)
 
 MIN = datetime.timedelta(minutes=1)

@@ -1,75 +1,18 @@
 """Outreach triggers: each one against data built in the test (issue 6).
 
-The helpers at the top are shared with the other test_outreach_* modules.
+Shared factories live in tests/factories.py.
 """
 import datetime
 import json
 
 import pytest
 
-from models import (Connection, OutreachCampaign, OutreachLog, ResponseTemplate,
-                    UsageMonthly, User)
+from models import (OutreachCampaign, ResponseTemplate)
 from portal.outreach.params import campaign_params, validate_params
 from portal.outreach.triggers import find_candidates
-from portal.usage.counters import record_usage_rows
 
-NOW = datetime.datetime(2026, 3, 15, 12, 0, 0)
-
-
-# --- shared helpers ---------------------------------------------------------------
-
-def make_user(email, *, plan="free", created_at=None, opt_out=False, last_active_at=None,
-              name="Test Customer"):
-    return User.create(email=email, name=name, plan=plan, marketing_opt_out=opt_out,
-                       created_at=created_at or NOW - datetime.timedelta(days=400),
-                       last_active_at=last_active_at)
-
-
-def make_connection(user, division=100, status="active", last_error=None,
-                    updated_at=None):
-    return Connection.create(user=user, division=division, status=status,
-                             last_error=last_error, updated_at=updated_at or NOW)
-
-
-def make_template(trigger, subject=None, body=None):
-    return ResponseTemplate.create(
-        trigger=trigger, name="T " + trigger,
-        subject=subject or "[%s] Hello {{ customer.name }}" % trigger,
-        body=body or ("Dear {{ customer.first_name }},\n\ntrigger %s.\n"
-                      "Reconnect: {{ links.reconnect }}\nUnsubscribe: {{ links.unsubscribe }}"
-                      % trigger))
-
-
-def make_campaign(trigger, *, enabled=True, cooldown_days=7, plans="", params=None,
-                  template=True, name=None):
-    tpl = make_template(trigger) if template is True else template
-    return OutreachCampaign.create(
-        name=name or "Campaign " + trigger, trigger=trigger, template=tpl, enabled=enabled,
-        cooldown_days=cooldown_days, plans=plans, params=json.dumps(params or {}))
-
-
-def set_monthly_calls(user, calls, when=NOW):
-    (UsageMonthly.insert(user=user, month=datetime.date(when.year, when.month, 1), calls=calls)
-     .on_conflict(conflict_target=[UsageMonthly.user, UsageMonthly.month],
-                  update={UsageMonthly.calls: calls}).execute())
-
-
-def add_calls(user, when, status=200, n=1, endpoint="tools/call get_invoices"):
-    record_usage_rows([dict(user=user.id, timestamp=when + datetime.timedelta(seconds=i),
-                            endpoint=endpoint, response_status=status) for i in range(n)])
-
-
-def ids(candidates):
-    return sorted(c.user_id for c in candidates)
-
-
-def statuses(campaign=None, user=None):
-    q = OutreachLog.select().order_by(OutreachLog.id)
-    if campaign is not None:
-        q = q.where(OutreachLog.campaign == campaign.id)
-    if user is not None:
-        q = q.where(OutreachLog.user == user.id)
-    return [(r.user_id, r.status, r.reason.split(":")[0]) for r in q]
+from tests.factories import (NOW, add_calls, make_campaign, make_connection,  # noqa: F401
+                             make_template, make_user, set_monthly_calls, ids, statuses)
 
 
 # --- triggers ------------------------------------------------------------------------

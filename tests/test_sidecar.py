@@ -15,7 +15,7 @@ from tests.test_sidecar_concurrency import ROOT, pair_of, sidecar_env
 
 def test_run_once_records_job_runs_and_heartbeat(app, fake):  # noqa: F811
     for i in range(3):
-        make_connection(fake, division=i)
+        make_connection(fake=fake, division=i)
     fake.inject("500", count=1)
     sidecar = Sidecar(service_config(fake.url), name="sc-1")
     assert sidecar.run_once() is True
@@ -36,7 +36,7 @@ def test_a_failing_job_is_logged_and_the_loop_goes_on(app, fake, monkeypatch,  #
     def broken(config, now=None):
         raise RuntimeError("outreach exploded")
     monkeypatch.setattr(outreach_service, "run_outreach_cycle", broken)
-    make_connection(fake)
+    make_connection(fake=fake)
     config = service_config(fake.url, REFRESH_INTERVAL_SECONDS=1, OUTREACH_INTERVAL_SECONDS=1)
     sidecar = Sidecar(config, name="sc-loop")
     thread = threading.Thread(target=sidecar.run_forever, daemon=True)
@@ -56,7 +56,7 @@ def test_a_failing_job_is_logged_and_the_loop_goes_on(app, fake, monkeypatch,  #
 
 
 def test_once_cli_exit_codes(app, fake, subprocess_env):  # noqa: F811
-    make_connection(fake)
+    make_connection(fake=fake)
     database.close()
     env = sidecar_env(subprocess_env, fake.url)
     done = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "sidecar", "--once"],
@@ -72,7 +72,7 @@ def test_once_cli_exit_codes(app, fake, subprocess_env):  # noqa: F811
 
 def test_sigterm_finishes_refreshes_in_flight_then_exits_0(app, fake,  # noqa: F811
                                                             subprocess_env):
-    conns = [make_connection(fake, division=i) for i in range(30)]
+    conns = [make_connection(fake=fake, division=i) for i in range(30)]
     originals = {c.id: pair_of(c) for c in conns}
     database.close()
     fake.latency_ms = 300
@@ -104,7 +104,7 @@ def test_sigterm_finishes_refreshes_in_flight_then_exits_0(app, fake,  # noqa: F
 
 
 def test_healthz_shows_the_last_cycle(app, client, fake):  # noqa: F811
-    make_connection(fake)
+    make_connection(fake=fake)
     Sidecar(service_config(fake.url), name="sc-h").run_once(only={"token_refresh"})
     body = client.get("/healthz").get_json()
     assert body["sidecar_last_seen"] is not None

@@ -42,7 +42,7 @@ def pair_of(row):
 
 def test_four_sidecars_share_300_connections_each_token_used_once(app, fake,  # noqa: F811
                                                                   subprocess_env):
-    conns = [make_connection(fake, division=i) for i in range(300)]
+    conns = [make_connection(fake=fake, division=i) for i in range(300)]
     originals = [pair_of(c)[1] for c in conns]
     database.close()  # nothing of ours stays open while the children write
     fake.latency_ms = 15  # enough for the four processes to overlap
@@ -70,7 +70,7 @@ def test_four_sidecars_share_300_connections_each_token_used_once(app, fake,  # 
 
 def test_kill_9_mid_cycle_then_rerun_after_lease_expiry(app, fake,  # noqa: F811
                                                         subprocess_env):
-    conns = [make_connection(fake, division=i) for i in range(40)]
+    conns = [make_connection(fake=fake, division=i) for i in range(40)]
     originals = {c.id: pair_of(c) for c in conns}
     database.close()
     fake.latency_ms = 300  # the fake rotates, then answers 300 ms later

@@ -29,7 +29,7 @@ def service(app, fake):  # noqa: F811
 
 def test_success_commits_both_tokens_and_clears_everything(app, fake, service):  # noqa: F811
     now = utcnow()
-    c = make_connection(fake, status="retry_pending", retry_count=3, next_retry_at=now,
+    c = make_connection(fake=fake, status="retry_pending", retry_count=3, next_retry_at=now,
                         failure_kind="transient")
     Connection.update(last_error="old trouble").where(Connection.id == c.id).execute()
     old_refresh = refresh_token_of(c.id)
@@ -52,7 +52,7 @@ def test_success_commits_both_tokens_and_clears_everything(app, fake, service): 
 
 
 def test_transient_ladder_exact_times_then_refresh_failed(app, fake, service):  # noqa: F811
-    c = make_connection(fake)
+    c = make_connection(fake=fake)
     original = reload(c)
     fake.inject("500", count=6)
     now = utcnow()
@@ -81,8 +81,8 @@ def test_transient_ladder_exact_times_then_refresh_failed(app, fake, service):  
 
 def test_429_uses_the_later_of_ladder_and_reset(app, fake, service):  # noqa: F811
     now = utcnow()
-    late = make_connection(fake)
-    soon = make_connection(fake)
+    late = make_connection(fake=fake)
+    soon = make_connection(fake=fake)
     reset = now + 2 * H
     epoch_ms = int(reset.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000)
     fake.inject("429", reset_ms=epoch_ms)
@@ -95,7 +95,7 @@ def test_429_uses_the_later_of_ladder_and_reset(app, fake, service):  # noqa: F8
 
 
 def test_garbage_never_overwrites_tokens(app, fake, service):  # noqa: F811
-    c = make_connection(fake)
+    c = make_connection(fake=fake)
     before = reload(c)
     fake.inject("malformed")
     assert service.refresh_connection(c.id).counted == "failed"
@@ -108,7 +108,7 @@ def test_garbage_never_overwrites_tokens(app, fake, service):  # noqa: F811
 def test_too_early_is_not_a_failure(app, fake, service):  # noqa: F811
     now = utcnow()
     # Exact refuses: the token was issued 100 s ago (the fake knows better than our row).
-    c = make_connection(fake, status="retry_pending", retry_count=2, next_retry_at=now,
+    c = make_connection(fake=fake, status="retry_pending", retry_count=2, next_retry_at=now,
                         last_refreshed_at=now - 100 * datetime.timedelta(seconds=1),
                         issued_ago=100, failure_kind="transient")
     assert service.refresh_connection(c.id, now=now).counted == "too_early"
@@ -116,7 +116,7 @@ def test_too_early_is_not_a_failure(app, fake, service):  # noqa: F811
     assert (row.status, row.retry_count) == ("retry_pending", 2)
     assert row.next_retry_at == row.last_refreshed_at + datetime.timedelta(seconds=570)
     # An active connection with unknown last refresh: wait the full 570 s.
-    a = make_connection(fake, issued_ago=10)
+    a = make_connection(fake=fake, issued_ago=10)
     Connection.update(last_refreshed_at=None).where(Connection.id == a.id).execute()
     assert service.refresh_connection(a.id, now=now).counted == "too_early"
     row = reload(a)
@@ -128,7 +128,7 @@ def test_too_early_is_not_a_failure(app, fake, service):  # noqa: F811
 
 def test_permanent_gets_one_confirmation_retry_then_fails(app, fake, service):  # noqa: F811
     now = utcnow()
-    c = make_connection(fake, retry_count=0)
+    c = make_connection(fake=fake, retry_count=0)
     fake.inject("invalid_grant", count=2)
     assert service.refresh_connection(c.id, now=now).counted == "failed"
     row = reload(c)
@@ -143,7 +143,7 @@ def test_permanent_gets_one_confirmation_retry_then_fails(app, fake, service):  
 
 def test_permanent_then_spurious_answer_recovers(app, fake, service):  # noqa: F811
     now = utcnow()
-    c = make_connection(fake)
+    c = make_connection(fake=fake)
     fake.inject("old_token", count=1)  # Exact's spurious refusal
     service.refresh_connection(c.id, now=now)
     assert reload(c).failure_kind == "permanent"
@@ -152,7 +152,7 @@ def test_permanent_then_spurious_answer_recovers(app, fake, service):  # noqa: F
 
 
 def test_permanent_after_another_process_rotated_is_not_a_failure(app, fake):  # noqa: F811
-    c = make_connection(fake)
+    c = make_connection(fake=fake)
     rotated_elsewhere = encrypt_token(KEYS, "rt-rotated-by-someone-else")
 
     class RacingClient(ExactClient):
@@ -174,7 +174,7 @@ def test_permanent_after_another_process_rotated_is_not_a_failure(app, fake):  #
 
 def test_lease_is_exclusive_until_it_expires(app, fake):  # noqa: F811
     now = utcnow()
-    c = make_connection(fake)
+    c = make_connection(fake=fake)
     a = TokenService(service_config(fake.url), owner="a")
     b = TokenService(service_config(fake.url), owner="b")
     assert a.claim(c.id, now)
@@ -187,20 +187,20 @@ def test_lease_is_exclusive_until_it_expires(app, fake):  # noqa: F811
 
 def test_claimed_row_no_longer_due_is_skipped(app, fake, service):  # noqa: F811
     now = utcnow()
-    fresh = make_connection(fake, last_refreshed_at=now - 10 * M)
+    fresh = make_connection(fake=fake, last_refreshed_at=now - 10 * M)
     assert service.refresh_connection(fresh.id, now=now).counted == "skipped"
     assert reload(fresh).lease_owner is None and fake.stats()["calls"] == 0
 
 
 def test_due_rules_and_streaming(app, fake):  # noqa: F811
     now = utcnow()
-    due_active = [make_connection(fake, last_refreshed_at=now - 25 * H) for _ in range(7)]
-    make_connection(fake, last_refreshed_at=now - 23 * H)  # refreshed today: not due
-    make_connection(fake, last_refreshed_at=now - 5 * M)
-    due_retry = make_connection(fake, status="retry_pending", next_retry_at=now - M)
-    make_connection(fake, status="retry_pending", next_retry_at=now + M)
-    make_connection(fake, status="refresh_failed")
-    leased = make_connection(fake, last_refreshed_at=now - 25 * H)
+    due_active = [make_connection(fake=fake, last_refreshed_at=now - 25 * H) for _ in range(7)]
+    make_connection(fake=fake, last_refreshed_at=now - 23 * H)  # refreshed today: not due
+    make_connection(fake=fake, last_refreshed_at=now - 5 * M)
+    due_retry = make_connection(fake=fake, status="retry_pending", next_retry_at=now - M)
+    make_connection(fake=fake, status="retry_pending", next_retry_at=now + M)
+    make_connection(fake=fake, status="refresh_failed")
+    leased = make_connection(fake=fake, last_refreshed_at=now - 25 * H)
     Connection.update(lease_owner="other", lease_expires_at=now + M).where(
         Connection.id == leased.id).execute()
     ids = list(due_connection_ids(now, 29, batch_size=2))  # many small batches
@@ -217,7 +217,7 @@ def test_due_rules_and_streaming(app, fake):  # noqa: F811
 
 
 def test_circuit_breaker_stops_the_cycle_and_charges_nobody_else(app, fake):  # noqa: F811
-    conns = [make_connection(fake) for _ in range(15)]
+    conns = [make_connection(fake=fake) for _ in range(15)]
     fake.inject("500", count=100)
     config = service_config(fake.url, SIDECAR_WORKERS=1)
     report = run_refresh_cycle(config, owner="t")
@@ -246,15 +246,15 @@ def test_circuit_breaker_needs_different_connections_in_a_row():
 def test_get_access_token(app, fake):  # noqa: F811
     now = utcnow()
     config = service_config(fake.url)
-    valid = make_connection(fake, last_refreshed_at=now - M)
+    valid = make_connection(fake=fake, last_refreshed_at=now - M)
     assert get_access_token(valid, config=config, now=now).startswith("at-old-")
     assert fake.stats()["calls"] == 0
-    expiring = make_connection(fake, last_refreshed_at=now - 580 * datetime.timedelta(
+    expiring = make_connection(fake=fake, last_refreshed_at=now - 580 * datetime.timedelta(
         seconds=1))  # expires in 20 s: refresh under the lease first
     token = get_access_token(expiring.id, config=config, now=now)
     assert token.startswith("at-") and not token.startswith("at-old-")
     assert reload(expiring).lease_owner is None and fake.stats()["calls"] == 1
-    failed = make_connection(fake, status="refresh_failed")
+    failed = make_connection(fake=fake, status="refresh_failed")
     Connection.update(last_error="The customer must reconnect.").where(
         Connection.id == failed.id).execute()
     with pytest.raises(TokenUnavailable, match="reconnect"):
@@ -267,7 +267,7 @@ def test_no_token_in_logs_or_attempts(app, fake, caplog):  # noqa: F811
     for i in range(4):
         t = new_token()
         tokens.append(t)
-        make_connection(fake, refresh_token=t)
+        make_connection(fake=fake, refresh_token=t)
     fake.inject("500")
     fake.inject("invalid_grant")
     report = run_refresh_cycle(service_config(fake.url), owner="t")

@@ -6,4 +6,3 @@ bp = Blueprint("auth", __name__)
 # /login is public (PUBLIC_ENDPOINTS); logout is a write any staff may do.
 register_policy("auth", kind="staff", support_actions={"auth.logout"})
 
-from portal.auth import routes  # noqa: E402,F401

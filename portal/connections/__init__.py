@@ -10,4 +10,3 @@ register_policy("connections", kind="staff", support_actions=["connections.retry
 bp.app_template_filter("reltime")(relative_time)
 bp.app_template_filter("isoutc")(lambda value: iso_utc(value) or "")
 
-from portal.connections import routes  # noqa: E402,F401

@@ -7,4 +7,3 @@ bp = Blueprint("customers", __name__, url_prefix="/customers")
 # here (plan, division limit, create/revoke API key) is admin-only by default.
 register_policy("customers", kind="staff")
 
-from portal.customers import routes  # noqa: E402,F401

@@ -7,4 +7,3 @@ bp = Blueprint("dashboard", __name__)
 register_policy("dashboard", kind="staff")
 bp.context_processor(link_helpers)
 
-from portal.dashboard import routes  # noqa: E402,F401

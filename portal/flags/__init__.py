@@ -7,4 +7,3 @@ bp = Blueprint("flags", __name__, url_prefix="/flags")
 # default policy, and the edit form page is admin-only even to open.
 register_policy("flags", kind="staff", admin_pages=("flags.edit",))
 
-from portal.flags import routes  # noqa: E402,F401

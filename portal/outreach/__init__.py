@@ -11,4 +11,3 @@ from portal.core.access import register_policy
 bp = Blueprint("outreach", __name__, url_prefix="/outreach")
 register_policy("outreach", kind="staff", admin_pages=("outreach.edit",))
 
-from portal.outreach import routes  # noqa: E402,F401

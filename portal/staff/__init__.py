@@ -5,4 +5,3 @@ from portal.core.access import register_policy
 bp = Blueprint("staff_admin", __name__, url_prefix="/admin")
 register_policy("staff_admin", kind="admin")
 
-from portal.staff import routes  # noqa: E402,F401

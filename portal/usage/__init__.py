@@ -7,4 +7,3 @@ bp = Blueprint("usage", __name__, url_prefix="/usage")
 register_policy("usage", kind="staff")
 bp.context_processor(link_helpers)
 
-from portal.usage import routes  # noqa: E402,F401

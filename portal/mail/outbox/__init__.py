@@ -5,4 +5,3 @@ from portal.core.access import register_policy
 bp = Blueprint("mailbox", __name__, url_prefix="/outbox")
 register_policy("mailbox", kind="staff")
 
-from portal.mail.outbox import routes  # noqa: E402,F401

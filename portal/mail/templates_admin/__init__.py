@@ -20,4 +20,3 @@ register_policy(
     json_endpoints=("templates_admin.reply_copied",),
 )
 
-from portal.mail.templates_admin import routes  # noqa: E402,F401

@@ -5,4 +5,3 @@ bp = Blueprint("outreach_public", __name__, url_prefix="/u")
 # No policy: its only endpoint is listed in access.PUBLIC_ENDPOINTS and any
 # other endpoint added here stays admin-only by default.
 
-from portal.outreach.public import routes  # noqa: E402,F401

@@ -7,7 +7,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # bearer-token JSON API (no cookies are used).
 register_policy("api", kind="api")
 
-from portal.usage.api import routes  # noqa: E402,F401
 
 from portal.core.extensions import csrf  # noqa: E402
 
