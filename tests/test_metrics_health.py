@@ -196,34 +196,34 @@ def test_gunicorn_workers_share_their_metrics_and_log_json(app, subprocess_env, 
                              "app:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = "http://127.0.0.1:%d" % port
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a busy CI machine
         while True:
             try:
-                if requests.get(base + "/healthz", timeout=2).status_code in (200, 503):
+                if requests.get(base + "/healthz", timeout=30).status_code in (200, 503):
                     break
             except requests.ConnectionError:
                 pass
             assert proc.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
             time.sleep(0.2)
-        posts = 40
+        posts = 20
         with requests.Session() as s:
             for _ in range(posts):
                 r = s.post(base + "/api/v1/usage", headers={"Authorization": "Bearer " + key},
                            json={"endpoint": "tools/call g", "response_status": 200,
-                                 "duration_ms": 1}, timeout=10)
+                                 "duration_ms": 1}, timeout=60)
                 assert r.status_code == 201
         pids = set()
-        # New connections land on different workers; every scrape must see all 40.
+        # New connections land on different workers; every scrape must see all of them.
         for _ in range(6):
             r = requests.get(base + "/metrics", headers={"Authorization": "Bearer " + TOKEN},
-                             timeout=10)
+                             timeout=60)
             found = samples(r.text)
             assert value(found, "portal_api_responses_total", endpoint="/api/v1/usage",
                          status="201") == posts
-        assert requests.get(base + "/metrics", timeout=5).status_code == 401
+        assert requests.get(base + "/metrics", timeout=60).status_code == 401
     finally:
         proc.terminate()
-        proc.wait(30)
+        proc.wait(60)
     log.seek(0)
     lines = [json.loads(line) for line in log if line.startswith("{")]
     usage_lines = [line for line in lines if line["path"] == "/api/v1/usage"]
