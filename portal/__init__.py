@@ -21,7 +21,7 @@ BLUEPRINTS = [
     "portal.health", "portal.auth", "portal.dashboard", "portal.customers",
     "portal.connections", "portal.usage", "portal.usage.api", "portal.flags",
     "portal.mail.templates_admin", "portal.mail.outbox", "portal.outreach",
-    "portal.staff", "portal.outreach.public",
+    "portal.staff", "portal.outreach.public", "portal.metrics",
 ]
 
 

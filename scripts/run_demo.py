@@ -46,8 +46,10 @@ def prepare():
 def processes():
     procs = [("fake-exact", [PY, "-m", "portal.exact.fake", "--port", FAKE_EXACT_PORT]),
              ("sidecar", [PY, "-m", "flask", "--app", "app", "sidecar"])]
-    procs.append(("portal", [PY, "-m", "flask", "--app", "app", "run", "--host", "127.0.0.1",
-                             "--port", PORT]))
+    # The production server, as in deploy/: the demo is what production runs.
+    ENV.setdefault("PORTAL_BIND", "127.0.0.1:%s" % PORT)
+    ENV.setdefault("WEB_CONCURRENCY", "2")
+    procs.append(("portal", [PY, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "app:app"]))
     return procs
 
 

@@ -146,16 +146,14 @@ def run_refresh_cycle(config, now=None, stop_event=None, owner=None, client=None
     report = CycleReport()
     lock = threading.Lock()
     slots = threading.BoundedSemaphore(workers * 2)  # bounded queue: rows stay streamed
-    raw_connections = []
-    local = threading.local()
 
     def refresh_one(row):
+        # Take a pooled connection for this refresh and hand it back afterwards:
+        # closing the raw connection instead (as before) left the pool counting
+        # it as in use, and after 32 / SIDECAR_WORKERS cycles every refresh
+        # failed with MaxConnectionsExceeded (found by bench/soak.py).
         try:
-            if not getattr(local, "connected", False):
-                database.connect(reuse_if_open=True)
-                local.connected = True
-                with lock:
-                    raw_connections.append(database.connection())
+            database.connect(reuse_if_open=True)
             outcome = service.refresh_claimed(row, now=now, breaker=breaker)
             with lock:
                 setattr(report, outcome.counted, getattr(report, outcome.counted) + 1)
@@ -168,6 +166,11 @@ def run_refresh_cycle(config, now=None, stop_event=None, owner=None, client=None
             with lock:
                 report.errors += 1
         finally:
+            try:
+                if not database.is_closed():
+                    database.close()
+            except Exception:
+                log.exception("could not hand a database connection back to the pool")
             slots.release()
 
     def hand_out(chunk):
@@ -206,11 +209,6 @@ def run_refresh_cycle(config, now=None, stop_event=None, owner=None, client=None
         else:
             if chunk and not breaker.is_open:
                 hand_out(chunk)
-    for raw in raw_connections:  # worker threads are gone; close what they opened
-        try:
-            raw.close()
-        except Exception:
-            pass
     report.circuit_open = breaker.is_open
     log.info("refresh cycle done: refreshed=%d failed=%d too_early=%d skipped=%d "
              "not_charged=%d errors=%d circuit_open=%s stopped=%s seconds=%.2f",
