@@ -20,6 +20,7 @@ BLUEPRINTS = [
     "portal.connections", "portal.usage", "portal.usage.api", "portal.flags",
     "portal.mail.templates_admin", "portal.mail.outbox", "portal.outreach",
     "portal.staff", "portal.outreach.public",
+    "portal.connect", "portal.connect.customer",
 ]
 
 
