@@ -47,7 +47,7 @@ def prepare():
 
 def processes():
     procs = []
-    fake = os.path.join(ROOT, "portal", "fake_exact.py")
+    fake = os.path.join(ROOT, "portal", "exact", "fake.py")
     if os.path.exists(fake):
         procs.append(("fake-exact", [PY, "-m", "portal.exact.fake", "--port", FAKE_EXACT_PORT]))
     commands = flask("--help", capture_output=True, text=True).stdout

@@ -348,3 +348,21 @@ def test_the_default_reconnect_link_in_outreach_opens_the_connect_flow(exact_app
     r = client.get(urlsplit(link).path + "?" + urlsplit(link).query)
     assert r.status_code == 302 and "/api/oauth2/auth?" in r.headers["Location"]
     assert OAuthState.get().division == 100002
+
+
+def test_an_import_marks_its_connections_as_imported(exact_app, client, runner, tmp_path):
+    """Connected by the customer first, then new tokens from an import: now `imported`."""
+    import json
+    assert connect(client).status_code == 302
+    assert Connection.get().origin == "connected"
+    path = tmp_path / "import.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [
+        {"type": "customer", "email": EMAIL, "name": "Anna", "plan": "free",
+         "created_at": "2026-01-02T03:04:05Z"},
+        {"type": "connection", "email": EMAIL, "division": 100001, "access_token": "at-imp",
+         "refresh_token": "rt-imp", "token_expires_at": "2099-02-01T10:00:00Z",
+         "status": "active"}]) + "\n")
+    result = runner.invoke(args=["import", str(path)])
+    assert result.exit_code == 0, result.output
+    conn = Connection.get()
+    assert conn.origin == "imported" and conn.origin_at is not None

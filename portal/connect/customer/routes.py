@@ -51,7 +51,8 @@ def create_key():
         flash(str(exc), "error")
         return _page(user, 400, key_form=form)
     # Shown on this response only; never stored, never in a URL or the session.
-    return _page(user, 201, new_key=plaintext, new_key_name=key.name)
+    return _page(user, 201, new_key=plaintext, new_key_name=key.name,
+                 key_form=CreateKeyForm(formdata=None))
 
 
 @bp.route("/keys/<int:key_id>/revoke", methods=["POST"])
