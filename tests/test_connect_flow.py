@@ -366,3 +366,13 @@ def test_an_import_marks_its_connections_as_imported(exact_app, client, runner, 
     assert result.exit_code == 0, result.output
     conn = Connection.get()
     assert conn.origin == "imported" and conn.origin_at is not None
+
+
+def test_the_connected_customer_is_refused_on_staff_pages(exact_app, client):
+    assert connect(client).status_code == 302
+    assert client.get("/account").status_code == 200
+    for url in ("/", "/customers/", "/connections/", "/admin/staff", "/admin/audit"):
+        r = client.get(url)
+        assert r.status_code == 302 and r.headers["Location"].startswith("/login"), url
+    r = client.get("/customers/", headers={"Accept": "application/json"})
+    assert r.status_code == 401
