@@ -164,6 +164,10 @@ class Connection(BaseModel):
     lease_expires_at = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
+    # How the connection came to be: imported / connected / reconnected (by the
+    # customer, through /connect/exact), and when (migration 0060).
+    origin = CharField(default="imported")
+    origin_at = DateTimeField(null=True)
 
     class Meta:
         table_name = "connections"
@@ -463,6 +467,10 @@ ALL_MODELS = [
     ResponseTemplateVersion, AdminResponseTemplate, AdminResponseTemplateVersion,
     OutboxMessage, SupportReply, OutreachCampaign, OutreachLog, OutreachCooldown,
 ]
+
+from .connect import (CustomerAccount, CustomerSignInRequest,  # noqa: E402
+                      CustomerSignInToken, OAuthState)
+ALL_MODELS += [OAuthState, CustomerSignInToken, CustomerSignInRequest, CustomerAccount]
 
 
 # Flask-Login needs these on the staff object; they are plain attributes, so

@@ -22,6 +22,7 @@ BLUEPRINTS = [
     "portal.connections", "portal.usage", "portal.usage.api", "portal.flags",
     "portal.mail.templates_admin", "portal.mail.outbox", "portal.outreach",
     "portal.staff", "portal.outreach.public", "portal.metrics",
+    "portal.connect", "portal.connect.customer",
 ]
 
 

@@ -16,12 +16,25 @@ from tests.conftest import ADMIN_EMAIL, SUPPORT_EMAIL, AuthActions, make_staff, 
 
 # Reachable without a staff login. Changing this list is a security decision.
 PUBLIC_ALLOWLIST = {"auth.login", "health.healthz", "static", "outreach_public.unsubscribe"}
+# The customer connect flow and the sign-in link pages (blueprint kind="public"):
+# reachable by anyone. Changing this list is a security decision too.
+CONNECT_PUBLIC = {"connect.start", "connect.callback", "connect.sign_in", "connect.use_link"}
 API_PREFIX = "api."          # API-key routes: authenticated inside the blueprint
 SKIPPED_METHODS = {"HEAD", "OPTIONS"}
+CUSTOMER_SIGN_IN = "/account/sign-in"
 
 
 def is_public(endpoint):
-    return endpoint in PUBLIC_ALLOWLIST or endpoint.startswith(API_PREFIX)
+    return (endpoint in PUBLIC_ALLOWLIST or endpoint in CONNECT_PUBLIC
+            or endpoint.startswith(API_PREFIX))
+
+
+def is_customer_page(endpoint):
+    return access.policy_for(endpoint).kind == "customer"
+
+
+def is_staff_page(endpoint):
+    return not is_public(endpoint) and not is_customer_page(endpoint)
 
 
 def dummy_value(converter):
@@ -60,13 +73,16 @@ def assert_refuses_anonymous(response, endpoint, method, url):
         where, response.status_code)
     assert not access.is_json_endpoint(endpoint, url), where + ": JSON route must not redirect"
     location = response.headers["Location"]
-    assert location.startswith("/login"), where + " redirected to " + location
+    login = CUSTOMER_SIGN_IN if is_customer_page(endpoint) else "/login"
+    assert location.startswith(login), where + " redirected to " + location
     if method == "GET":
-        assert location.startswith("/login?next=/"), where + ": missing next"
+        assert location.startswith(login + "?next=/"), where + ": missing next"
 
 
-def test_public_endpoints_are_exactly_the_allowlist():
+def test_public_endpoints_are_exactly_the_allowlist(app):
     assert set(access.PUBLIC_ENDPOINTS) <= PUBLIC_ALLOWLIST
+    public_kind = {e for e, _, _ in every_route(app) if access.policy_for(e).kind == "public"}
+    assert public_kind == CONNECT_PUBLIC
 
 
 def test_every_non_public_endpoint_refuses_anonymous_users(app, client):
@@ -215,3 +231,38 @@ def test_navigation_shows_each_role_only_what_it_may_use(admin_client, support_c
                     .split('href="')[1:]):
         url = href.split('"')[0]
         assert support_client.get(url).status_code != 403, url
+
+
+# --- the customer role (issue 12): anonymous / customer / support / admin ----------
+
+def test_every_role_against_every_route(app, admin_client, support_client):
+    """One table: which role may open what. Customers only their own pages; staff never
+    customer pages; a customer session opens no staff page."""
+    from tests.connect_helpers import customer_client
+    customer, _ = customer_client(app)
+    customer_pages = staff_pages = 0
+    for endpoint, method, url in every_route(app):
+        if is_customer_page(endpoint):
+            customer_pages += 1
+            for staff in (admin_client, support_client):  # a staff session is not a customer
+                r = staff.open(url, method=method)
+                assert r.status_code == 302, "%s %s: %s" % (method, url, r.status_code)
+                assert r.headers["Location"].startswith(CUSTOMER_SIGN_IN)
+        elif is_staff_page(endpoint):
+            staff_pages += 1
+            r = customer.open(url, method=method)
+            assert_refuses_anonymous(r, endpoint, method, url)
+            r = customer.open(url, method=method, headers={"Accept": "application/json"})
+            assert r.status_code == 401, "customer got %s on %s %s" % (r.status_code, method, url)
+    assert customer_pages >= 5 and staff_pages >= 20
+    assert customer.get("/account").status_code == 200  # still signed in after all that
+    assert not access.is_admin_only("account.index", "GET")
+    assert not access.can_access("account.index")
+    assert access.can_access("connect.start")
+
+
+def test_customer_pages_answer_json_refusals_with_401(client):
+    r = client.get("/account", headers={"Accept": "application/json"})
+    assert r.status_code == 401 and r.get_json() == {"error": "authentication required"}
+    r = client.post("/account/keys")
+    assert r.status_code == 302 and r.headers["Location"] == CUSTOMER_SIGN_IN

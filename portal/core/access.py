@@ -15,6 +15,14 @@ active staff member and writing is admin-only, unless the endpoint is listed in
 API blueprints (`kind="api"`) authenticate with an API key in the blueprint
 itself and never redirect.
 
+Customers (issue 12) are a role of their own, with their own session
+(portal.core.customer_session), never a Flask-Login user: blueprints of
+kind="customer" need a signed-in customer (anonymous → the customer sign-in
+page; a staff session is not a customer session), and every staff page
+refuses a customer because a customer is not `current_user`. Blueprints of
+kind="public" (the connect flow, the sign-in link pages) need no one.
+So the roles are: anonymous, customer, support, admin.
+
 Roles: admin means the staff email is in ADMIN_EMAILS (case-insensitive);
 every other active staff account is support.
 
@@ -32,8 +40,9 @@ from flask_login import current_user
 
 PUBLIC_ENDPOINTS = frozenset({"static", "auth.login", "health.healthz",
                               "outreach_public.unsubscribe"})
+CUSTOMER_SIGN_IN = "connect.sign_in"  # where anonymous visitors of customer pages go
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-KINDS = ("staff", "admin", "api")
+KINDS = ("staff", "admin", "api", "public", "customer")
 
 
 @dataclass(frozen=True)
@@ -98,7 +107,7 @@ def is_admin_only(endpoint, method="GET"):
     if endpoint_is_public(endpoint):
         return False
     policy = policy_for(endpoint)
-    if policy.kind == "api":
+    if policy.kind in ("api", "public", "customer"):
         return False
     if policy.kind == "admin" or endpoint in policy.admin_pages:
         return True
@@ -159,6 +168,10 @@ def enforce_access():
     policy = policy_for(endpoint)
     if policy.kind == "api":
         return None  # the API blueprint authenticates every request by key
+    if policy.kind == "public":
+        return None
+    if policy.kind == "customer":
+        return _customer_guard()
     if not current_user.is_authenticated:
         return _deny(401)
     if is_admin(current_user):
@@ -168,13 +181,27 @@ def enforce_access():
     return None
 
 
+def _customer_guard():
+    from portal.core.customer_session import current_customer
+    if current_customer() is not None:
+        return None
+    if wants_json():
+        return jsonify(error="authentication required"), 401
+    nxt = request.full_path if request.query_string else request.path
+    if request.method not in READ_METHODS or not is_safe_next(nxt):
+        return redirect(url_for(CUSTOMER_SIGN_IN))
+    return redirect(url_for(CUSTOMER_SIGN_IN, next=nxt))
+
+
 def can_access(endpoint, staff=None, method="GET"):
     """For navigation: would `staff` be let through to this endpoint?"""
     staff = staff if staff is not None else current_user
     if endpoint_is_public(endpoint):
         return True
     policy = policy_for(endpoint)
-    if policy.kind == "api":
+    if policy.kind == "public":
+        return True
+    if policy.kind in ("api", "customer"):
         return False
     if not getattr(staff, "is_authenticated", False):
         return False

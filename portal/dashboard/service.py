@@ -136,6 +136,15 @@ def refresh_loops(now, threshold=REFRESH_LOOP_THRESHOLD, limit=20):
     return [(uid, emails.get(uid, ""), int(n), int(failures.get(uid, 0))) for uid, n in loops]
 
 
+def reconnected_recently(now, days=7):
+    """Connections the customers reconnected themselves in the last `days` days
+    (refresh_attempts rows with outcome "reconnected", on the attempted_at index)."""
+    since = now - datetime.timedelta(days=days)
+    return (RefreshAttempt.select(fn.COUNT(RefreshAttempt.connection.distinct()))
+            .where((RefreshAttempt.attempted_at >= since)
+                   & (RefreshAttempt.outcome == "reconnected")).scalar() or 0)
+
+
 def customers_per_plan():
     """[(plan, customers)] for every plan, including plans with no customer."""
     counts = dict(User.select(User.plan, fn.COUNT(User.id)).group_by(User.plan).tuples())
@@ -166,6 +175,7 @@ def dashboard(now, days, interval_seconds):
         "plans": customers_per_plan(),
         "health": connection_health(),
         "sidecar": sidecar_status(now, interval_seconds),
+        "reconnected_7d": reconnected_recently(now),
     }
 
 

@@ -32,6 +32,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
+from portal.exact import fake_oauth
+
 TOO_EARLY_SECONDS = 570
 REFRESH_TOKEN_DAYS = 30
 OLD_TOKEN = {"error": "unauthorized_client", "error_description": "Old refresh token used."}
@@ -64,6 +66,7 @@ class FakeExact:
             self.faults = []  # [{"kind", "count", "token", ...}]
             self.calls = 0
             self.answers = collections.Counter()
+            self.oauth = fake_oauth.OAuthFake()  # authorize page, code grant, Me, Divisions
 
     def now(self):
         return time.time() + self.clock_offset
@@ -118,6 +121,8 @@ class FakeExact:
     # --- the token endpoint ------------------------------------------------
     def answer(self, form):
         """(status, headers, body bytes, hang seconds) for one token request."""
+        if form.get("grant_type") == "authorization_code":
+            return fake_oauth.code_grant(self, form)
         if form.get("grant_type") != "refresh_token" or not form.get("client_id"):
             return self._json(400, {"error": "invalid_request"})
         token = form.get("refresh_token", "")
@@ -232,6 +237,9 @@ class FakeExact:
                 if self.path == "/_control/stats":
                     return self._send(200, {"Content-Type": "application/json"},
                                       json.dumps(fake.stats()).encode())
+                oauth = fake_oauth.handle(fake, "GET", self.path, self.headers)
+                if oauth is not None:
+                    return self._send(*oauth)
                 self._send(404, {}, b"")
 
             def do_POST(self):
@@ -243,6 +251,9 @@ class FakeExact:
                         return self._send(404, {}, b"")
                     return self._send(200, {"Content-Type": "application/json"},
                                       json.dumps(result).encode())
+                oauth = fake_oauth.handle(fake, "POST", self.path, self.headers, raw)
+                if oauth is not None:
+                    return self._send(*oauth)
                 if self.path.split("?")[0] != "/api/oauth2/token":
                     return self._send(404, {}, b"")
                 form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}

@@ -105,6 +105,8 @@ class ImportWriter:
         if hasattr(Connection, "failure_kind"):
             # New tokens from the file start the state machine afresh (portal.exact.tokens).
             values["failure_kind"] = None
+        # New tokens from the file: the connection now is what the import made it.
+        values.update(origin="imported", origin_at=self.now)
         return values
 
     def connections(self, records):
