@@ -68,7 +68,8 @@ def test_main_pages_do_not_overflow_at_1280_px(admin, live_server, page):
     page.set_viewport_size({"width": 1280, "height": 900})
     browser_login(page, live_server, ADMIN_EMAIL)
     page.wait_for_url(live_server + "/")
-    links = page.eval_on_selector_all("nav a[href^='/']", "els => els.map(e => e.getAttribute('href'))")
+    links = page.eval_on_selector_all("nav a[href^='/']",
+                                      "els => els.map(e => e.getAttribute('href'))")
     pages = [href for href in dict.fromkeys(links) if href != "/logout"]
     assert len(pages) >= 10, pages
     customer = User.get(User.email == "0." + LONG_EMAIL)
