@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean
+.PHONY: run test venv clean chromium
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,12 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) scripts/run_demo.py
 
-test: $(STAMP)
+# Before anything else: the browser tests need Debian's chromium (installed
+# through apt-get when possible, else one line that says what to install).
+chromium:
+	@sh scripts/ensure_chromium.sh
+
+test: chromium $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

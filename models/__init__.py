@@ -178,6 +178,8 @@ Connection.add_index(Connection.index(Connection.status, Connection.token_expire
                                       name="idx_connections_expiring"))
 Connection.add_index(Connection.index(Connection.status, Connection.next_retry_at,
                                       name="idx_connections_retry_due"))
+Connection.add_index(Connection.index(Connection.status, Connection.refresh_expires_at,
+                                      name="idx_connections_refresh_expiring"))
 
 
 class RefreshAttempt(BaseModel):

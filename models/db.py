@@ -34,6 +34,21 @@ def as_date(value):
     return datetime.date.fromisoformat(str(value)[:10])
 
 
+def _create_private_sqlite_file(path):
+    """A database file this product creates is 0600 in a 0700 folder.
+
+    It holds password hashes, customer data and encrypted tokens. SQLite gives
+    its -wal and -shm files the database file's mode. Existing files and
+    folders are the operator's and are left as they are.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)
+    if not os.path.exists(path):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
 def init_database(url):
     """Bind the proxy to the database named by `url` and return it.
 
@@ -49,8 +64,7 @@ def init_database(url):
     if scheme.startswith("sqlite"):
         path = rest[1:] if rest.startswith("/") else rest
         if path and path != ":memory:":
-            directory = os.path.dirname(os.path.abspath(path))
-            os.makedirs(directory, exist_ok=True)
+            _create_private_sqlite_file(path)
         # busy_timeout comes from the pragmas: the pool owns `timeout`.
         db = connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False, **pool)
     else:

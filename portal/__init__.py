@@ -14,7 +14,7 @@ from flask import Flask
 from models import database, init_database
 
 from portal.core import access
-from portal.core.config import load_config
+from portal.core.config import ConfigError, load_config
 from portal.core.extensions import csrf, login_manager
 
 BLUEPRINTS = [
@@ -35,7 +35,14 @@ def create_app(config=None):
         template_folder=os.path.join(root, "templates"),
         static_folder=os.path.join(root, "static"),
     )
-    app.config.update(load_config(app.instance_path))
+    try:
+        app.config.update(load_config(app.instance_path))
+    except ConfigError as exc:
+        if config is not None:
+            raise
+        # Started from the environment (flask --app app ..., a WSGI server):
+        # one clear line and a non-zero exit, not a traceback.
+        raise SystemExit("portal: configuration error: %s" % exc)
     app.config["MIGRATIONS_DIR"] = os.path.join(root, "migrations")
     if config:
         app.config.update(config)

@@ -93,13 +93,18 @@ def test_logged_in_user_visiting_login_goes_to_dashboard(admin_client):
 
 # --- throttling -------------------------------------------------------------
 
-def test_five_failures_lock_the_account_for_15_minutes(client, auth, admin, clock):
+def test_five_failures_lock_the_account_from_that_address_for_15_minutes(app, client, auth,
+                                                                         admin, clock):
     for _ in range(5):
         assert GENERIC_LOGIN_ERROR.encode() in auth.login(password="guess").data
-    r = auth.login()  # the right password, but locked
+    r = auth.login()  # the right password, but locked from this address
     assert r.status_code == 429
     assert b"locked" in r.data and b"even with the right password" in r.data
     assert client.get("/").status_code == 302
+    # Not from everywhere: the owner elsewhere still gets in (issue 11, lockout abuse).
+    elsewhere = app.test_client().post("/login", data={"email": ADMIN_EMAIL, "password": PASSWORD},
+                                       environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert elsewhere.status_code == 302
     assert AuditLog.select().where(AuditLog.action == "login.refused").count() == 1
     clock.advance(minutes=14)
     assert auth.login().status_code == 429  # refused attempts do not extend the lock

@@ -12,10 +12,25 @@ from portal.auth.passwords import verify_dummy_password, verify_password
 from portal.core import audit
 
 GENERIC_LOGIN_ERROR = "Email or password is incorrect."
-LOCKED_ACCOUNT_MESSAGE = ("Too many failed login attempts for this account. "
-                          "It is locked for %d more minute(s), even with the right password.")
+LOCKED_ACCOUNT_MESSAGE = ("Too many failed login attempts for this account from your network "
+                          "address. It is locked from here for %d more minute(s), even with "
+                          "the right password.")
 LOCKED_ADDRESS_MESSAGE = ("Too many failed login attempts from your network address. "
                           "Try again in %d minute(s).")
+BACKOFF_MESSAGE = ("This account has had many failed login attempts. From your network "
+                   "address, wait %s before trying again.")
+
+
+def refusal_message(refusal, now):
+    """The login page's words for a throttle refusal."""
+    if refusal.scope == throttle.ACCOUNT_ADDRESS:
+        return LOCKED_ACCOUNT_MESSAGE % refusal.minutes_left(now)
+    if refusal.scope == throttle.ADDRESS:
+        return LOCKED_ADDRESS_MESSAGE % refusal.minutes_left(now)
+    seconds = refusal.seconds_left(now)
+    wait = ("%d second(s)" % seconds if seconds < 120
+            else "%d minute(s)" % refusal.minutes_left(now))
+    return BACKOFF_MESSAGE % wait
 
 
 @dataclass(frozen=True)
@@ -36,8 +51,7 @@ def attempt_login(email, password, actor, now, config):
                          staff.id if staff else "",
                          after={"reason": "throttled per " + refusal.scope,
                                 "until": refusal.until.isoformat()})
-        template = LOCKED_ACCOUNT_MESSAGE if refusal.scope == "account" else LOCKED_ADDRESS_MESSAGE
-        return LoginOutcome(message=template % refusal.minutes_left(now), status=429)
+        return LoginOutcome(message=refusal_message(refusal, now), status=429)
     if staff is not None and staff.active:
         ok = verify_password(staff.password_hash, password)
     else:

@@ -25,7 +25,11 @@ from portal.core.migrations_runner import (
 
 
 def _backup_dir():
-    return os.path.join(current_app.instance_path, "backups")
+    """instance/backups, made private (0700) even if an older version left it 0755."""
+    path = os.path.join(current_app.instance_path, "backups")
+    if os.path.isdir(path):
+        os.chmod(path, 0o700)
+    return path
 
 
 @click.command("migrate")

@@ -3,7 +3,10 @@
 In development, SECRET_KEY and TOKEN_ENCRYPTION_KEYS are generated once into
 the instance folder and reused, so a restart keeps sessions and can still
 decrypt stored tokens. With PORTAL_ENV=production both must come from the
-environment: the app refuses to start and names what is missing.
+environment: the app refuses to start and names what is missing, and refuses
+a SECRET_KEY shorter than 32 characters. Every start (web, sidecar, every
+command) refuses an unknown PORTAL_ENV and a TOKEN_ENCRYPTION_KEYS that is
+not a list of Fernet keys, with one line that says what to fix.
 """
 import os
 import secrets
@@ -38,9 +41,46 @@ def _read_or_create(path, make):
     return value
 
 
+PORTAL_ENVS = ("development", "production")
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def check_token_keys(keys):
+    """Refuse a TOKEN_ENCRYPTION_KEYS that is not a comma-separated list of Fernet keys.
+
+    Checked at start by every command: otherwise `import` or the sidecar
+    would die later, half-way, with a traceback. The message never shows a key.
+    """
+    parts = [k.strip() for k in keys.split(",") if k.strip()]
+    if not parts:
+        raise ConfigError("TOKEN_ENCRYPTION_KEYS is empty")
+    for position, key in enumerate(parts, 1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError, UnicodeError):
+            raise ConfigError("TOKEN_ENCRYPTION_KEYS: key %d of %d is not a Fernet key "
+                              "(32 url-safe base64-encoded bytes; make one with "
+                              "python -c 'from cryptography.fernet import Fernet; "
+                              "print(Fernet.generate_key().decode())')"
+                              % (position, len(parts)))
+
+
+def make_private_dir(path):
+    """Create `path` (and parents) as a folder only the owner can open (0700).
+
+    An existing folder is left as it is: it is the operator's.
+    """
+    if not os.path.isdir(path):
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)  # makedirs' mode is filtered by the umask
+
+
 def load_config(instance_path):
     """Build the Flask config mapping from environment variables."""
     env = os.environ.get("PORTAL_ENV", "development").strip().lower()
+    if env not in PORTAL_ENVS:
+        raise ConfigError("PORTAL_ENV must be one of %s, got %r"
+                          % (", ".join(PORTAL_ENVS), env[:40]))
     production = env == "production"
     cfg = {
         "PORTAL_ENV": env,
@@ -83,14 +123,20 @@ def load_config(instance_path):
         if missing:
             raise ConfigError("PORTAL_ENV=production needs %s set in the environment"
                               % " and ".join(missing))
+        if len(secret) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError("PORTAL_ENV=production needs a SECRET_KEY of at least %d "
+                              "characters (got %d); make one with "
+                              "python -c 'import secrets; print(secrets.token_hex(32))'"
+                              % (MIN_SECRET_KEY_LENGTH, len(secret)))
     else:
-        os.makedirs(instance_path, exist_ok=True)
+        make_private_dir(instance_path)
         if not secret:
             secret = _read_or_create(os.path.join(instance_path, "secret_key"),
                                      lambda: secrets.token_hex(32))
         if not keys:
             keys = _read_or_create(os.path.join(instance_path, "token_encryption_keys"),
                                    lambda: Fernet.generate_key().decode())
+    check_token_keys(keys)
     cfg["SECRET_KEY"] = secret
     cfg["TOKEN_ENCRYPTION_KEYS"] = keys
     return cfg

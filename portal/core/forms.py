@@ -19,6 +19,7 @@ also strips nothing, so "required" still sees what the user sent.
 """
 from flask_wtf import FlaskForm
 from wtforms import TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.fields.core import Field
 from wtforms.validators import ValidationError
 
@@ -55,6 +56,15 @@ class SafeText:
 def safe_text(max_len=SHORT_FIELD_MAX, multiline=False):
     """A validator refusing control characters, bad UTF-8 and oversize text."""
     return SafeText(max_len=max_len, multiline=multiline)
+
+
+def select_choices(pairs):
+    """(value, label) pairs as WTForms SelectChoice objects.
+
+    WTForms 3.3 deprecates tuples as SelectField choices (removed in 3.4);
+    every select field of the product builds its choices through this.
+    """
+    return [SelectChoice(value=value, label=label) for value, label in pairs]
 
 
 def _is_text_field(field):

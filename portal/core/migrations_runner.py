@@ -16,6 +16,8 @@ from playhouse.migrations import Runner
 
 from models.db import is_sqlite
 
+from portal.core.config import make_private_dir
+
 LEDGER_TABLE = "schema_migrations"
 
 
@@ -55,9 +57,12 @@ def sqlite_path(db):
 
 def backup_sqlite(db, backup_dir, label="backup"):
     """Consistent copy with the sqlite3 backup API, then PRAGMA integrity_check on it."""
-    os.makedirs(backup_dir, exist_ok=True)
+    # A backup holds password hashes, customer data and encrypted tokens:
+    # 0600 in a 0700 folder (a folder we create; an existing one is the operator's).
+    make_private_dir(backup_dir)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     target = os.path.join(backup_dir, "%s-%s.sqlite3" % (label, stamp))
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     src = sqlite3.connect(sqlite_path(db))
     try:
         dst = sqlite3.connect(target)

@@ -5,12 +5,12 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from models import PlanType
 
 from portal.customers.service import MAX_DIVISIONS_OVERRIDE
-from portal.core.forms import BaseForm
+from portal.core.forms import BaseForm, select_choices
 
 
 class PlanForm(BaseForm):
     # Built from PlanType so no plan (starter!) can be left out of the list.
-    plan = SelectField("Plan", choices=dict(PlanType.choices()), validators=[DataRequired()])
+    plan = SelectField("Plan", choices=select_choices(PlanType.choices()), validators=[DataRequired()])
     confirm = HiddenField(default="")
 
 

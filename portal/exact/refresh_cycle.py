@@ -2,9 +2,11 @@
 bounded worker pool, stop early when Exact itself looks down.
 
 Due rows are read in keyset batches of ids (never the whole table), along
-the two indexes: idx_connections_retry_due (status, next_retry_at) for
-retry_pending and idx_connections_expiring (status, token_expires_at) for the
-keep-alive of active connections. Every row is claimed by the worker that
+the three indexes: idx_connections_retry_due (status, next_retry_at) for
+retry_pending, idx_connections_expiring (status, token_expires_at) for the
+keep-alive of active connections, and idx_connections_refresh_expiring
+(status, refresh_expires_at) for a stored refresh expiry that is earlier than
+the inferred one (imported rows). Every row is claimed by the worker that
 refreshes it (portal.exact.tokens), so several sidecars can walk the same list.
 """
 import logging
@@ -25,6 +27,8 @@ from portal.exact.tokens import (
     SKIPPED,
     TokenService,
     active_due_cutoff,
+    earliest_allowed_expiry,
+    refresh_expiry_cutoff,
 )
 
 log = logging.getLogger("portal.exact.refresh_cycle")
@@ -131,6 +135,14 @@ def due_connection_ids(now, renew_within_days, batch_size=BATCH_SIZE):
     cutoff = active_due_cutoff(now, renew_within_days)
     yield from _keyset(unleased(active.where(Connection.token_expires_at <= cutoff)),
                        Connection.token_expires_at, batch_size)
+    # The stored refresh expiry, when it is earlier than the inferred one
+    # (imported rows): rows the keep-alive range above already listed are
+    # left out, and the 570 s rule still holds through token_expires_at.
+    stored = active.where(
+        (Connection.refresh_expires_at <= refresh_expiry_cutoff(now, renew_within_days))
+        & (Connection.token_expires_at > cutoff)
+        & (Connection.token_expires_at <= earliest_allowed_expiry(now)))
+    yield from _keyset(unleased(stored), Connection.refresh_expires_at, batch_size)
 
 
 def run_refresh_cycle(config, now=None, stop_event=None, owner=None, client=None,

@@ -81,6 +81,26 @@ def active_due_cutoff(now, renew_within_days):
     return min(keep_alive, earliest_allowed)
 
 
+def refresh_expiry_cutoff(now, renew_within_days):
+    """Active connections whose *stored* refresh_expires_at is at or before this are due.
+
+    The inferred expiry (active_due_cutoff) holds only for rows this product
+    refreshed itself; an imported row, or one the previous system wrote once
+    at connect time, may carry an earlier refresh_expires_at. The earlier of
+    the two decides: this is the stored half, a range on
+    idx_connections_refresh_expiring (status, refresh_expires_at). Never
+    later than 30 days - 570 s from now: a refresh that set it more recently
+    than Exact's minimum interval is not due again.
+    """
+    return min(now + datetime.timedelta(days=renew_within_days),
+               now + REFRESH_TOKEN_LIFETIME - MIN_INTERVAL)
+
+
+def earliest_allowed_expiry(now):
+    """An access token expiring after this was issued less than 570 s ago."""
+    return now + datetime.timedelta(seconds=ACCESS_TOKEN_SECONDS - MIN_SECONDS_BETWEEN_REFRESHES)
+
+
 def is_due(row, now, renew_within_days):
     """The due rules, checked again on the row after claiming its lease."""
     if row.status == "retry_pending":
@@ -91,8 +111,12 @@ def is_due(row, now, renew_within_days):
         return False  # Exact said "too early": wait until it allows us
     if row.last_refreshed_at is not None and row.last_refreshed_at > now - MIN_INTERVAL:
         return False
-    return (row.token_expires_at is None
-            or row.token_expires_at <= active_due_cutoff(now, renew_within_days))
+    if (row.token_expires_at is None
+            or row.token_expires_at <= active_due_cutoff(now, renew_within_days)):
+        return True
+    return (row.refresh_expires_at is not None
+            and row.refresh_expires_at <= refresh_expiry_cutoff(now, renew_within_days)
+            and row.token_expires_at <= earliest_allowed_expiry(now))
 
 
 class RefreshOutcome:

@@ -7,7 +7,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from models import PlanType
 
-from portal.core.forms import BaseForm, safe_text
+from portal.core.forms import BaseForm, safe_text, select_choices
 from portal.outreach.reports import STATUSES
 from portal.outreach.params import PARAM_SPECS
 
@@ -29,7 +29,7 @@ class CampaignForm(BaseForm):
         "Cooldown (days)", validators=[InputRequired(message="A cooldown is required."),
                                        NumberRange(0, MAX_COOLDOWN_DAYS)],
         description="The campaign goes to the same customer at most once in this many days.")
-    plans = MultiCheckboxField("Plans", choices=PlanType.choices(), validate_choice=True,
+    plans = MultiCheckboxField("Plans", choices=select_choices(PlanType.choices()), validate_choice=True,
                                description="None ticked = every plan.")
     preview = SubmitField("Preview changes")
     save = SubmitField("Save")
@@ -57,7 +57,7 @@ class LogFilterForm(BaseForm):
         csrf = False  # GET: changes nothing
 
     campaign = SelectField("Campaign", coerce=str, default="", validate_choice=True)
-    status = SelectField("Status", choices=[("", "Any")] + [(s, s) for s in STATUSES],
+    status = SelectField("Status", choices=select_choices([("", "Any")] + [(s, s) for s in STATUSES]),
                          default="", validate_choice=True)
     customer = StringField("Customer email", validators=[Optional(), Length(max=254),
                                                          safe_text(254)])

@@ -22,6 +22,7 @@ from portal.outreach import reports as outreach_reports, engine as outreach_serv
 from portal.outreach.params import PARAM_SPECS, campaign_params, campaign_plans, validate_params
 from models.triggers import TRIGGER_LABELS
 from portal.core.csv_export import csv_response
+from portal.core.forms import select_choices
 from portal.core.email_preview import email_html_response  # own strict CSP, sandboxed frame
 from portal.outreach import bp
 from portal.outreach.forms import PARAM_PREFIX, LogFilterForm, campaign_form_class
@@ -94,8 +95,8 @@ def edit(campaign_id):
                   **{PARAM_PREFIX + k: v for k, v in campaign_params(c).items()}))
     templates = list(ResponseTemplate.select().where(ResponseTemplate.trigger == c.trigger)
                      .order_by(ResponseTemplate.name))
-    form.template.choices = [(0, "— none (campaign cannot send) —")] + [
-        (t.id, t.name) for t in templates]
+    form.template.choices = select_choices([(0, "— none (campaign cannot send) —")] + [
+        (t.id, t.name) for t in templates])
     proposed = None
     if request.method == "POST" and form.validate():
         params, errors = validate_params(c.trigger, form.params())
@@ -152,8 +153,8 @@ def disable(campaign_id):
 
 def _log_form():
     form = LogFilterForm(request.args)
-    form.campaign.choices = [("", "Any")] + [
-        (str(c.id), c.name) for c in OutreachCampaign.select().order_by(OutreachCampaign.name)]
+    form.campaign.choices = select_choices([("", "Any")] + [
+        (str(c.id), c.name) for c in OutreachCampaign.select().order_by(OutreachCampaign.name)])
     return form
 
 

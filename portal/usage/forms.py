@@ -2,7 +2,7 @@
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
-from portal.core.forms import BaseForm, safe_text
+from portal.core.forms import BaseForm, safe_text, select_choices
 from portal.usage.request_log import STATUS_CLASSES
 
 
@@ -13,7 +13,7 @@ class RequestLogFilterForm(BaseForm):
     customer = StringField("Customer email", validators=[Optional(), Length(max=254),
                                                          safe_text(254)])
     endpoint = StringField("Endpoint", validators=[Optional(), Length(max=255), safe_text(255)])
-    status = SelectField("Status", choices=[("", "Any")] + [(k, k) for k in STATUS_CLASSES],
+    status = SelectField("Status", choices=select_choices([("", "Any")] + [(k, k) for k in STATUS_CLASSES]),
                          default="", validate_choice=True)
     date_from = DateField("From", validators=[Optional()])
     date_to = DateField("To", validators=[Optional()])

@@ -16,6 +16,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 
 from portal.core.web import current_actor
 from portal.core.email_preview import email_html_response, problem_response
+from portal.core.forms import select_choices
 from portal.mail.engine import VARIABLE_DOCS, TemplateError, render_email, sample_context
 from portal.customers.lookup import find_customer
 from portal.mail.replies import customer_template_context
@@ -114,7 +115,7 @@ def view_template(kind, template_id):
 def _edit_page(kind, template):
     form = TemplateForm()
     form.group.label.text = kind.group_label
-    form.group.choices = list(kind.groups)
+    form.group.choices = select_choices(kind.groups)
     if request.method == "GET":
         if template is not None:
             form.group.data = kind.group_of(template)
@@ -173,7 +174,7 @@ def preview_frame(kind):
     kind = _kind(kind)
     form = DraftForm()
     form.group.label.text = kind.group_label
-    form.group.choices = list(kind.groups)
+    form.group.choices = select_choices(kind.groups)
     if not form.validate_on_submit():
         return problem_response(first_error(form), 400)
     customer = None
