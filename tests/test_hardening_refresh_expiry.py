@@ -22,7 +22,7 @@ D = datetime.timedelta(days=1)
 
 def imported_row(fake, now, refresh_in=D, token_ago=H, **kw):  # noqa: F811
     """Like an import line: token expired an hour ago, refresh token dies tomorrow."""
-    conn = make_connection(fake, token_expires_at=now - token_ago, issued_ago=29 * 86400, **kw)
+    conn = make_connection(fake=fake, token_expires_at=now - token_ago, issued_ago=29 * 86400, **kw)
     (Connection.update(refresh_expires_at=now + refresh_in, last_refreshed_at=None)
      .where(Connection.id == conn.id).execute())
     return reload(conn)
