@@ -465,6 +465,9 @@ ALL_MODELS = [
     OutboxMessage, SupportReply, OutreachCampaign, OutreachLog, OutreachCooldown,
 ]
 
+from .mcp import ExactRateLimit  # noqa: E402  (MCP server, issue 13)
+ALL_MODELS.append(ExactRateLimit)
+
 
 # Flask-Login needs these on the staff object; they are plain attributes, so
 # the models still know nothing of Flask. get_id() carries the session
