@@ -45,6 +45,9 @@ def prepare():
               text=True, capture_output=True)
 
 
+MCP_PORT = os.environ.get("MCP_PORT", "8765")
+
+
 def processes():
     procs = []
     fake = os.path.join(ROOT, "portal", "fake_exact.py")
@@ -53,6 +56,9 @@ def processes():
     commands = flask("--help", capture_output=True, text=True).stdout
     if "sidecar" in commands:
         procs.append(("sidecar", [PY, "-m", "flask", "--app", "app", "sidecar"]))
+    if "mcp-server" in commands:
+        procs.append(("mcp-server", [PY, "-m", "flask", "--app", "app", "mcp-server",
+                                     "--port", MCP_PORT]))
     procs.append(("portal", [PY, "-m", "flask", "--app", "app", "run", "--host", "127.0.0.1",
                              "--port", PORT]))
     return procs
@@ -68,6 +74,8 @@ def main():
     print("\n  Portal:  http://127.0.0.1:%s\n  Admin:   %s / %s\n  Support: %s / %s\n"
           "  Ctrl-C stops everything.\n" % (PORT, DEMO_ADMIN, DEMO_PASSWORD, DEMO_SUPPORT,
                                             DEMO_PASSWORD), flush=True)
+    print("  MCP:     http://127.0.0.1:%s/mcp  (Authorization: Bearer <key from "
+          "`flask --app app api-key create EMAIL`)\n" % MCP_PORT, flush=True)
     stopping = False
 
     def stop(*_):
