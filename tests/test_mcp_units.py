@@ -70,9 +70,11 @@ def test_reserved_call_counts_once_in_the_month_and_everywhere_else(app):
 def test_exact_limits_are_shared_through_the_database(app):
     now = utcnow()
     reset = int((now.replace(tzinfo=datetime.timezone.utc).timestamp() + 30) * 1000)
-    record_exact_answer(42, {"X-RateLimit-Minutely-Remaining": "1",
+    record_exact_answer(42, {"X-RateLimit-Minutely-Remaining": "5",
                              "X-RateLimit-Minutely-Reset": str(reset)}, now, False)
-    take_exact_slot(42, now)  # the last one
+    take_exact_slot(42, now)
+    record_exact_answer(42, {"X-RateLimit-Minutely-Remaining": "2",
+                             "X-RateLimit-Minutely-Reset": str(reset)}, now, False)
     with pytest.raises(ExactBusy) as busy:
         take_exact_slot(42, now)
     assert "per-minute" in str(busy.value) and busy.value.retry_at > now
