@@ -71,6 +71,8 @@ def main():
                       "MAIL_URL": "outbox:", "EXACT_BASE_URL": fake.url,
                       "EXACT_CLIENT_ID": "bench", "EXACT_CLIENT_SECRET": "bench"})
     logging.getLogger("portal").setLevel(logging.WARNING)
+    if os.environ.get("BENCH_VERBOSE"):
+        logging.getLogger("portal.mcp").setLevel(logging.INFO)
     with app.app_context():
         now = utcnow()
         api_keys, divisions = [], []
