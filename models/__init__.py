@@ -473,6 +473,8 @@ ALL_MODELS = [
 from .connect import (CustomerAccount, CustomerSignInRequest,  # noqa: E402
                       CustomerSignInToken, OAuthState)
 ALL_MODELS += [OAuthState, CustomerSignInToken, CustomerSignInRequest, CustomerAccount]
+from .mcp import ExactRateLimit  # noqa: E402  (MCP server, issue 13)
+ALL_MODELS.append(ExactRateLimit)
 
 
 # Flask-Login needs these on the staff object; they are plain attributes, so

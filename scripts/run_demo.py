@@ -43,6 +43,9 @@ def prepare():
               text=True, capture_output=True)
 
 
+MCP_PORT = os.environ.get("MCP_PORT", "8765")
+
+
 def processes():
     procs = [("fake-exact", [PY, "-m", "portal.exact.fake", "--port", FAKE_EXACT_PORT]),
              ("sidecar", [PY, "-m", "flask", "--app", "app", "sidecar"])]
@@ -50,6 +53,8 @@ def processes():
     ENV.setdefault("PORTAL_BIND", "127.0.0.1:%s" % PORT)
     ENV.setdefault("WEB_CONCURRENCY", "2")
     procs.append(("portal", [PY, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "app:app"]))
+    procs.append(("mcp-server", [PY, "-m", "flask", "--app", "app", "mcp-server",
+                                 "--port", MCP_PORT]))
     return procs
 
 
@@ -63,6 +68,8 @@ def main():
     print("\n  Portal:  http://127.0.0.1:%s\n  Admin:   %s / %s\n  Support: %s / %s\n"
           "  Ctrl-C stops everything.\n" % (PORT, DEMO_ADMIN, DEMO_PASSWORD, DEMO_SUPPORT,
                                             DEMO_PASSWORD), flush=True)
+    print("  MCP:     http://127.0.0.1:%s/mcp  (Authorization: Bearer <key from "
+          "`flask --app app api-key create EMAIL`)\n" % MCP_PORT, flush=True)
     stopping = False
 
     def stop(*_):

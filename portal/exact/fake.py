@@ -55,7 +55,10 @@ class FakeExact:
         self._random = random.Random(seed)
         self._server = None
         self._thread = None
+        self.rest = None
         self.reset()
+        from portal.exact.fake_rest import FakeExactRest  # REST data endpoints (MCP tools)
+        self.rest = FakeExactRest(self)
 
     # --- state -----------------------------------------------------------
     def reset(self):
@@ -151,6 +154,8 @@ class FakeExact:
             body = {"access_token": "at-" + secrets.token_urlsafe(24), "token_type": "bearer",
                     "expires_in": "600", "refresh_token": new_refresh}
             self.issued_pairs[new_refresh] = body["access_token"]
+            if self.rest is not None:
+                self.rest.issued(token, new_refresh, body["access_token"])
         return self._json(200, body)
 
     def _fault(self, fault):
@@ -199,6 +204,8 @@ class FakeExact:
             self.advance(float(payload.get("seconds", 0)))
         elif path == "/_control/reset":
             self.reset()
+            if self.rest is not None:
+                self.rest.reset()
         elif path == "/_control/uses":
             return {t: self.uses(t) for t in payload.get("tokens", [])}
         elif path != "/_control/stats":
@@ -240,6 +247,11 @@ class FakeExact:
                 oauth = fake_oauth.handle(fake, "GET", self.path, self.headers)
                 if oauth is not None:
                     return self._send(*oauth)
+                routed = fake.rest.answer(self.path, self.headers, fake.url) if fake.rest else None
+                if routed is not None:
+                    if fake.latency_ms:
+                        time.sleep(fake.latency_ms / 1000.0)
+                    return self._send(*routed)
                 self._send(404, {}, b"")
 
             def do_POST(self):

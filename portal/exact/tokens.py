@@ -16,6 +16,7 @@ Every attempt is logged in refresh_attempts and as one structured log line,
 with the connection id and the outcome, never a token.
 """
 import datetime
+import hmac
 import logging
 import os
 import socket
@@ -127,6 +128,7 @@ class RefreshOutcome:
         self.exact_outcome = exact_outcome  # success / transient / ... / None (no call)
         self.result = result
         self.db_seconds = 0.0  # claim + re-read + store (for the benchmark)
+        self.already_fresh = False  # another caller stored a usable token meanwhile
 
     def __repr__(self):
         return "RefreshOutcome(%s, %s)" % (self.counted, self.exact_outcome)
@@ -189,20 +191,31 @@ class TokenService:
          .execute())
 
     # --- one connection ------------------------------------------------------
-    def refresh_connection(self, connection_id, now=None, breaker=None, force=False):
+    def refresh_connection(self, connection_id, now=None, breaker=None, force=False,
+                           still_needed=None):
         """Claim, re-check, refresh and store one connection. Returns a RefreshOutcome.
 
         `force` (get_access_token) skips the keep-alive due rule but still
         respects Exact's minimum interval through the normal answers.
+        `still_needed(row)` is asked on the row re-read under the lease: when it
+        says no (another caller stored a usable token meanwhile) nothing is
+        sent to Exact and the outcome is SKIPPED with `already_fresh` set.
         """
         at = now if now is not None else utcnow()
         if not self.claim(connection_id, at):
             return RefreshOutcome(SKIPPED)
         try:
             row = Connection.get_or_none(Connection.id == connection_id)
+            fresh_meanwhile = (row is not None and still_needed is not None
+                               and not still_needed(row))
         except Exception:
             self.release(connection_id)
             raise
+        if fresh_meanwhile:
+            self.release(connection_id)
+            outcome = RefreshOutcome(SKIPPED)
+            outcome.already_fresh = True
+            return outcome
         if row is None or not (force or is_due(row, at, self.renew_within_days)):
             self.release(connection_id)
             return RefreshOutcome(SKIPPED)
@@ -366,16 +379,35 @@ class TokenUnavailable(RuntimeError):
     """No valid access token can be had now; the message says why in plain words."""
 
 
-def get_access_token(connection, config, now=None, client=None, wait_seconds=10):
+def get_access_token(connection, config, now=None, client=None, wait_seconds=10,
+                     rejected_token=None):
     """A valid access token for `connection` (a Connection or its id).
 
     Refreshes under the same lease as the sidecar when the token expires
     within 30 s. If another process holds the lease, waits for its result.
+    The row is read again under the lease: when another caller stored a new
+    token in the meantime, that token is used and Exact is not called, so
+    concurrent callers cause one refresh, never two (the second would use a
+    refresh token that just died at Exact).
+
+    `rejected_token`: the access token Exact just answered 401 to. It counts
+    as unusable even if its expiry says otherwise, so the caller gets a
+    refreshed token (or the one another caller stored after the rejection).
     """
     conn_id = getattr(connection, "id", connection)
     keys = config["TOKEN_ENCRYPTION_KEYS"]
     service = None
     deadline = time.monotonic() + wait_seconds
+
+    def usable(row, at):
+        if not (row.access_token and row.token_expires_at is not None
+                and row.token_expires_at > at + ACCESS_TOKEN_MARGIN):
+            return None
+        token = decrypt_token(keys, row.access_token)
+        if rejected_token is not None and hmac.compare_digest(token, rejected_token):
+            return None
+        return token
+
     while True:
         at = now or utcnow()
         row = Connection.get_or_none(Connection.id == conn_id)
@@ -383,19 +415,23 @@ def get_access_token(connection, config, now=None, client=None, wait_seconds=10)
             raise TokenUnavailable("This connection does not exist.")
         if row.status == "refresh_failed":
             raise TokenUnavailable(row.last_error or "The customer must reconnect Exact Online.")
-        if (row.access_token and row.token_expires_at is not None
-                and row.token_expires_at > at + ACCESS_TOKEN_MARGIN):
-            return decrypt_token(keys, row.access_token)
+        token = usable(row, at)
+        if token is not None:
+            return token
         service = service or TokenService(config, client=client)
-        outcome = service.refresh_connection(conn_id, now=now, force=True)
-        if outcome.counted == REFRESHED:
+        outcome = service.refresh_connection(
+            conn_id, now=now, force=True,
+            still_needed=lambda fresh_row: usable(fresh_row, at) is None)
+        if outcome.counted == REFRESHED or outcome.already_fresh:
             continue  # read the stored token back
         if outcome.exact_outcome is not None:
             fresh = Connection.get_by_id(conn_id)
             if (fresh.access_token and fresh.token_expires_at is not None
                     and fresh.token_expires_at > at):
-                return decrypt_token(keys, fresh.access_token)  # too early: still valid
+                token = decrypt_token(keys, fresh.access_token)
+                if rejected_token is None or token != rejected_token:
+                    return token  # too early: still valid
             raise TokenUnavailable(fresh.last_error or "Exact did not give a new token now.")
         if time.monotonic() > deadline:
             raise TokenUnavailable("Another process is refreshing this connection; try again.")
-        time.sleep(0.2)  # someone else holds the lease: wait for their result
+        time.sleep(0.05)  # someone else holds the lease: wait for their result

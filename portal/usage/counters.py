@@ -162,13 +162,17 @@ def record_usage_rows(rows):
     return len(rows)
 
 
-def record_api_call(user_id, timestamp, endpoint, response_status, duration_ms=None):
+def record_api_call(user_id, timestamp, endpoint, response_status, duration_ms=None,
+                    reserved=False):
     """Record one call from the usage API; returns the customer's calls this month.
 
     Same rows and increments as record_usage_rows([...]). On PostgreSQL it is
     ONE statement (data-modifying CTEs, atomic on its own), because the API's
     latency budget is a few round trips, not ten; `(xmax = 0)` tells whether the
     (day, customer) pair is new, which is what usage_daily_active counts.
+    `reserved`: the call's monthly count was already taken by a limit check
+    (the MCP server's reserve_monthly_call), so usage_monthly.calls is not
+    incremented again; every other counter is.
     """
     row = dict(user=user_id, timestamp=timestamp, endpoint=endpoint,
                response_status=int(response_status), duration_ms=duration_ms)
@@ -176,6 +180,10 @@ def record_api_call(user_id, timestamp, endpoint, response_status, duration_ms=N
     if not is_postgres():
         with database.atomic():
             record_usage_rows([row])
+            if reserved:  # the monthly call was counted when its slot was reserved
+                (UsageMonthly.update(calls=UsageMonthly.calls - 1)
+                 .where((UsageMonthly.user == user_id) & (UsageMonthly.month == month))
+                 .execute())
             return (UsageMonthly.select(UsageMonthly.calls)
                     .where((UsageMonthly.user == user_id) & (UsageMonthly.month == month))
                     .scalar())
@@ -185,7 +193,7 @@ def record_api_call(user_id, timestamp, endpoint, response_status, duration_ms=N
         "uid": user_id, "ts": timestamp, "endpoint": endpoint,
         "status": row["response_status"], "duration": duration_ms, "err": err,
         "month": month, "day": timestamp.date(), "class": status_class(row["response_status"]),
-        "hour": hour})
+        "hour": hour, "calls": 0 if reserved else 1})
     return cursor.fetchone()[0]
 
 
@@ -195,9 +203,9 @@ WITH raw AS (
     VALUES (%(uid)s, %(ts)s, %(endpoint)s, %(status)s, %(duration)s)),
 monthly AS (
     INSERT INTO usage_monthly (user_id, month, calls, error_calls)
-    VALUES (%(uid)s, %(month)s, 1, %(err)s)
+    VALUES (%(uid)s, %(month)s, %(calls)s, %(err)s)
     ON CONFLICT (user_id, month) DO UPDATE
-    SET calls = usage_monthly.calls + 1,
+    SET calls = usage_monthly.calls + EXCLUDED.calls,
         error_calls = usage_monthly.error_calls + EXCLUDED.error_calls
     RETURNING calls),
 daily AS (

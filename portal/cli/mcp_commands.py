@@ -1,0 +1,24 @@
+"""mcp-server: the MCP server (Streamable HTTP at /mcp) under uvicorn."""
+import click
+from flask import current_app
+
+
+@click.command("mcp-server")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=int)
+def mcp_server_command(host, port):
+    """Serve MCP for the customers' AI assistants until SIGTERM/SIGINT."""
+    import logging
+
+    import uvicorn
+    from portal.mcp.server import create_asgi_app
+    if not logging.getLogger().handlers:  # one line per tool call on stderr
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    config = dict(current_app.config)
+    click.echo("MCP server on http://%s:%d/mcp" % (host, port), err=True)
+    uvicorn.run(create_asgi_app(config), host=host, port=port, log_level="warning",
+                lifespan="on")
+
+
+def register(app):
+    app.cli.add_command(mcp_server_command)
