@@ -16,8 +16,10 @@ def mcp_server_command(host, port):
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = dict(current_app.config)
     click.echo("MCP server on http://%s:%d/mcp" % (host, port), err=True)
+    # workers=1: one process serves the app object; without it uvicorn reads
+    # WEB_CONCURRENCY (set for gunicorn) and refuses to start.
     uvicorn.run(create_asgi_app(config), host=host, port=port, log_level="warning",
-                lifespan="on")
+                lifespan="on", workers=1)
 
 
 def register(app):
