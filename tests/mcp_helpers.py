@@ -1,5 +1,6 @@
 """The MCP server under real uvicorn on a free localhost port, and the SDK client."""
 import asyncio
+import concurrent.futures
 import socket
 import threading
 import time
@@ -60,7 +61,7 @@ async def acall(url, key, tool, args=None, list_tools=False):
 
 
 def call(url, key, tool, args=None):
-    return asyncio.run(acall(url, key, tool, args))
+    return run_async(acall(url, key, tool, args))
 
 
 @pytest.fixture
@@ -85,3 +86,10 @@ def customer_with_key(email="klant@bakkerij.nl", plan="starter"):
     user = User.create(email=email, name="Klant", plan=plan)
     _, key = create_api_key(user, name="mcp test")
     return user, key
+
+
+def run_async(coro):
+    """asyncio.run in a thread of its own: a test before this one (Playwright's sync
+    API) may leave an event loop set on the main thread, where asyncio.run refuses."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -12,7 +12,7 @@ from portal.customers.api_keys import revoke_api_key
 from portal.exact.crypto import encrypt_token
 from portal.usage.counters import month_start
 from tests.conftest import TEST_TOKEN_KEY
-from tests.mcp_helpers import acall, call, customer_with_key, exact, mcp  # noqa: F401
+from tests.mcp_helpers import acall, call, customer_with_key, exact, mcp, run_async  # noqa: F401
 
 DIVISION = 123456
 
@@ -56,7 +56,7 @@ def test_missing_or_bad_key_is_401_and_counts_nothing(mcp, header):
 def test_sdk_client_lists_tools_and_lists_divisions(mcp, exact):
     user, key = customer_with_key()
     connect(exact, user)
-    tools = asyncio.run(acall(mcp.url, key, None, list_tools=True))
+    tools = run_async(acall(mcp.url, key, None, list_tools=True))
     names = {t.name for t in tools.tools}
     assert {"list_divisions", "get_relations", "get_sales_invoices", "get_open_receivables",
             "get_purchase_invoices", "get_trial_balance", "get_items", "get_gl_accounts"} <= names
@@ -148,7 +148,7 @@ def test_two_calls_racing_at_limit_minus_one_cannot_both_pass(mcp, exact):
     async def both():
         return await asyncio.gather(*[acall(mcp.url, key, "get_relations",
                                             {"division": DIVISION, "top": 1}) for _ in range(6)])
-    results = asyncio.run(both())
+    results = run_async(both())
     assert sum(1 for r in results if not r.is_error) == 1
     statuses = sorted(s for _, s in usage_rows(user))
     assert statuses == [200, 403, 403, 403, 403, 403]
@@ -205,7 +205,7 @@ def test_fifty_concurrent_calls_on_an_expired_token_refresh_exactly_once(mcp, ex
     async def fifty():
         return await asyncio.gather(*[acall(mcp.url, key, "get_relations",
                                             {"division": DIVISION, "top": 1}) for _ in range(50)])
-    results = asyncio.run(fifty())
+    results = run_async(fifty())
     assert [r for r in results if r.is_error] == []
     stats = exact.stats()
     assert stats["calls"] == 1 and stats["reused_tokens"] == 0
