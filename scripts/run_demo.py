@@ -32,6 +32,9 @@ ENV.setdefault("EXACT_BASE_URL", "http://127.0.0.1:%s" % FAKE_EXACT_PORT)
 ENV.setdefault("EXACT_CLIENT_ID", "demo-client")
 ENV.setdefault("EXACT_CLIENT_SECRET", "demo-secret")
 ENV["PYTHONUNBUFFERED"] = "1"
+# The portal's gunicorn workers and the MCP server share one metrics folder, so
+# /metrics shows the MCP tool calls too (docs/operations.md).
+ENV.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(ROOT, "instance", "prometheus"))
 
 
 def prepare():

@@ -228,3 +228,33 @@ def test_foreign_host_or_origin_is_refused(mcp, exact):
     assert post(mcp.url, dict(auth, Origin="http://evil.example")).status_code in (400, 403)
     assert post(mcp.url, dict(auth, Host="evil.example")).status_code in (400, 421)
     assert post(mcp.url, auth).status_code == 200
+
+
+def _sample(name, **labels):
+    from prometheus_client import REGISTRY
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_tool_calls_and_rejected_keys_reach_the_prometheus_figures(mcp, exact, app, monkeypatch):
+    user, key = customer_with_key()
+    connect(exact, user)
+    calls = _sample("portal_mcp_tool_calls_total", tool="list_divisions", status="200")
+    timed = _sample("portal_mcp_tool_call_duration_seconds_count", tool="list_divisions")
+    refused = _sample("portal_mcp_tool_calls_total", tool="get_items", status="403")
+    rejected = _sample("portal_api_keys_rejected_total", surface="mcp")
+
+    assert not call(mcp.url, key, "list_divisions").is_error
+    assert call(mcp.url, key, "get_items", {"division": DIVISION + 1}).is_error
+    assert post(mcp.url, {"Authorization": "Bearer nonsense"}).status_code == 401
+
+    assert _sample("portal_mcp_tool_calls_total", tool="list_divisions", status="200") == calls + 1
+    assert _sample("portal_mcp_tool_call_duration_seconds_count",
+                   tool="list_divisions") == timed + 1
+    assert _sample("portal_mcp_tool_calls_total", tool="get_items", status="403") == refused + 1
+    assert _sample("portal_api_keys_rejected_total", surface="mcp") == rejected + 1
+    # and the portal's /metrics shows them (one process here: the default registry)
+    monkeypatch.setitem(app.config, "METRICS_TOKEN", "metrics-token-for-mcp-test")
+    text = app.test_client().get(
+        "/metrics", headers={"Authorization": "Bearer metrics-token-for-mcp-test"}).get_data(True)
+    assert 'portal_mcp_tool_calls_total{status="200",tool="list_divisions"}' in text
+    assert 'portal_api_keys_rejected_total{surface="mcp"}' in text

@@ -5,7 +5,8 @@ revocation as /api/v1; 401 + WWW-Authenticate otherwise, nothing counted),
 then the SDK's transport security (Host/Origin from the configuration). Every
 tools/call goes through `run_tool`: division check, monthly limit reserved
 atomically, Exact's per-division limits, the call, one api_usage row through
-the usage counters, one structured log line.
+the usage counters, one structured log line and the Prometheus figures
+(portal.metrics.collectors: latency and status by tool; rejected keys).
 """
 import json
 import logging
@@ -27,6 +28,7 @@ from portal.mcp import tools
 from portal.mcp.exact_rest import ExactCallFailed, ExactRest
 from portal.mcp.limits import (ExactBusy, record_exact_answer, reserve_monthly_call,
                                take_exact_slot)
+from portal.metrics.collectors import observe_mcp_call, observe_mcp_rejected_key
 from portal.usage.counters import record_api_call
 
 log = logging.getLogger("portal.mcp")
@@ -79,6 +81,7 @@ class BearerAuth:
         if scheme.lower() == "bearer" and token.strip():
             caller = await anyio.to_thread.run_sync(self.cache.lookup, token.strip())
         if caller is None:
+            observe_mcp_rejected_key()
             body = json.dumps({"error": "invalid_token",
                                "error_description": "send 'Authorization: Bearer <API key>' "
                                                     "with a valid, unrevoked key"}).encode()
@@ -146,7 +149,9 @@ class ToolRunner:
                 log.exception("mcp tool=%s crashed", name)
                 return _result("The tool failed unexpectedly; the error is logged.", True)
         finally:
-            duration_ms = int((time.monotonic() - started) * 1000)
+            seconds = time.monotonic() - started
+            duration_ms = int(seconds * 1000)
+            observe_mcp_call(name, status, seconds)
             try:
                 record_api_call(caller.user_id, self.clock(), "tools/call %s" % name, status,
                                 duration_ms=duration_ms, reserved=reserved)
