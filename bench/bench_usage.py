@@ -196,16 +196,21 @@ def run(engine, url, args):
             row = (ApiUsage.select().where((ApiUsage.id >= (lo + hi) // 2) & cond)
                    .order_by(ApiUsage.id).first())
             cursors[name] = encode_cursor(row.timestamp, row.id) if row else None
+            if lo is None:
+                cursors[name] = None
 
         deep_cursor("none", ApiUsage.id > 0)
-        deep_cursor("heavy", ApiUsage.user == heavy.id)
+        sized = customers_by_size(heavy)
+        for size, (user, rows) in sized.items():
+            print("  %s customer: %s with %d rows" % (size, user.email, rows))
+            deep_cursor(size, ApiUsage.user == user.id)
+            deep_cursor(size + "-4xx", (ApiUsage.user == user.id)
+                        & (ApiUsage.response_status >= 400) & (ApiUsage.response_status < 500))
         deep_cursor("5xx", ApiUsage.response_status >= 500)
         deep_cursor("endpoint", ApiUsage.endpoint == "tools/list")
         log_cases = [
             ("request log page 1", "", None),
             ("request log deep page (middle of 5M)", "", "none"),
-            ("request log heavy customer page 1", "customer=" + datagen.HEAVY_EMAIL, None),
-            ("request log heavy customer deep page", "customer=" + datagen.HEAVY_EMAIL, "heavy"),
             ("request log status 5xx page 1", "status=5xx", None),
             ("request log status 5xx deep page", "status=5xx", "5xx"),
             ("request log endpoint page 1", "endpoint=tools/list", None),
@@ -215,18 +220,32 @@ def run(engine, url, args):
             ("request log last 7 days page 1", "date_from=%s" % (
                 utcnow().date() - datetime.timedelta(days=6)).isoformat(), None),
         ]
+        # By customer size: the planner's choice of index changes with it (issue 11).
+        for size, (user, rows) in sized.items():
+            who = "customer=" + user.email
+            log_cases += [
+                ("request log %s customer (%d rows) page 1" % (size, rows), who, None),
+                ("request log %s customer deep page" % size, who, size),
+                ("request log %s customer 4xx deep page" % size, who + "&status=4xx",
+                 size + "-4xx"),
+            ]
         for label, qs, cur in log_cases:
+            if cur and not cursors.get(cur):
+                print("  %-48s (no rows to page through)" % label)
+                continue
             url_ = "/usage/requests?" + qs + (("&before=" + cursors[cur]) if cur else "")
             rep.add(label, timed(get_ok(client, url_), n), 15)
 
         print("  request log plans (deep page):")
-        for name, f in (("none", LogFilter()), ("customer", LogFilter(user_id=heavy.id)),
-                        ("endpoint", LogFilter(endpoint="tools/list")),
-                        ("status", LogFilter(status_class=5)),
-                        ("customer+status", LogFilter(user_id=heavy.id, status_class=5))):
-            q = (request_log.filtered(f).where(request_log._older_than(
-                (mid.timestamp, mid.id))).order_by(ApiUsage.timestamp.desc(),
-                                                   ApiUsage.id.desc()).limit(51))
+        plan_cases = [("none", LogFilter()), ("customer", LogFilter(user_id=heavy.id)),
+                      ("endpoint", LogFilter(endpoint="tools/list")),
+                      ("status", LogFilter(status_class=5)),
+                      ("customer+status", LogFilter(user_id=heavy.id, status_class=5))]
+        plan_cases += [("%s customer" % size, LogFilter(user_id=user.id))
+                       for size, (user, _) in sized.items() if size != "heavy"]
+        for name, f in plan_cases:
+            q = request_log._newest_first(request_log.filtered(f).where(
+                request_log._older_than((mid.timestamp, mid.id))), f).limit(51)
             sql, params = q.sql()
             print("    %-16s %s" % (name, explain(sql, params)))
 
@@ -261,6 +280,27 @@ def run(engine, url, args):
                       "request log deep page (middle of 5M)")][2]), flush=True)
     database.close()
     return rep
+
+
+def customers_by_size(heavy):
+    """{size: (user, rows)}: a small customer (at most 50 rows), the middle one (~50,000
+    rows over 180 days), the dormant one (300,000 rows, none in the last four months)
+    and the heavy one, with their row counts from the usage_monthly rollup."""
+    from models import UsageMonthly, User, fn
+    calls = fn.SUM(UsageMonthly.calls)
+    totals = dict(UsageMonthly.select(UsageMonthly.user, calls).group_by(UsageMonthly.user)
+                  .tuples())
+    out = {}
+    small = [(rows, uid) for uid, rows in totals.items() if 10 <= rows <= 50]
+    if small:
+        rows, uid = max(small)
+        out["small"] = (User.get_by_id(uid), rows)
+    for size, email in (("middle", datagen.MIDDLE_EMAIL), ("dormant", datagen.DORMANT_EMAIL)):
+        user = User.get_or_none(User.email == email)
+        if user and totals.get(user.id):
+            out[size] = (user, totals[user.id])
+    out["heavy"] = (heavy, totals.get(heavy.id, 0))
+    return out
 
 
 def total_or_max(total):

@@ -5,8 +5,10 @@ Builds, through the real migrations, a database with
   * one connection for every other customer (90 % active, 7 % retry_pending,
     3 % refresh_failed), refresh attempts of the last 24 h with one refresh loop,
   * R api_usage rows (default 5,000,000): one heavy customer with H of them
-    (default 1,000,000) spread over this month, the rest over 180 days on a
-    skewed set of customers; rows in time order, as a live system writes them,
+    (default 1,000,000) spread over this month, a middle customer with 50,000
+    over 180 days, a dormant one with 300,000 in the oldest 60 days (it stopped
+    calling four months ago), the rest over 180 days on a skewed set of
+    customers; rows in time order, as a live system writes them,
   * a sidecar heartbeat and token_refresh job runs,
 then builds every rollup with usage_counters.rebuild_rollups and runs ANALYZE.
 
@@ -32,6 +34,9 @@ from portal.core.migrations_runner import make_runner  # noqa: E402
 
 OUT = os.path.join(ROOT, "bench", "out")
 HEAVY_EMAIL = "heavy@bench.nl"
+MIDDLE_EMAIL, MIDDLE_ROWS = "middle@bench.nl", 50_000      # customer 2
+DORMANT_EMAIL, DORMANT_ROWS = "dormant@bench.nl", 300_000  # customer 3
+DORMANT_DAYS = 60
 LOOP_EMAIL = "c7@bench.nl"
 ENDPOINTS = ["tools/call get_invoices", "tools/call get_relations", "tools/call get_items",
              "tools/call get_transactions", "tools/call create_invoice", "tools/list",
@@ -61,7 +66,9 @@ def usage_rows(rows, customers, heavy_rows, now, seed=7):
     first_day = (now - datetime.timedelta(days=179)).replace(hour=0, minute=0, second=0,
                                                               microsecond=0)
     days = [first_day + datetime.timedelta(days=i) for i in range(180)]
-    other_rows = rows - heavy_rows
+    middle_rows = min(MIDDLE_ROWS, rows // 20)
+    dormant_rows = min(DORMANT_ROWS, rows // 10)
+    other_rows = rows - heavy_rows - middle_rows - dormant_rows
     month_seconds = max(1, int((now - month_start).total_seconds()))
     heavy_done = 0
     for i, day in enumerate(days):
@@ -71,9 +78,14 @@ def usage_rows(rows, customers, heavy_rows, now, seed=7):
         batch = []
         for _ in range(n_other):
             # Cubic skew: a few customers make most calls, most make few or none.
-            uid = 2 + int((customers - 1) * rng.random() ** 3)
+            uid = 4 + int((customers - 3) * rng.random() ** 3)
             batch.append((day.timestamp() + rng.randrange(span), uid, rng.choice(ENDPOINTS),
                           rng.choice(STATUSES)))
+        for uid, total, n_days in ((2, middle_rows, len(days)), (3, dormant_rows, DORMANT_DAYS)):
+            if i < n_days:
+                for _ in range(total // n_days + (1 if i < total % n_days else 0)):
+                    batch.append((day.timestamp() + rng.randrange(span), uid,
+                                  rng.choice(ENDPOINTS), rng.choice(STATUSES)))
         if day + datetime.timedelta(days=1) > month_start:
             lo = max(day, month_start)
             share = (day_end - lo).total_seconds() / month_seconds
@@ -102,7 +114,7 @@ def _naive_local_tz_guard():
 
 def _customers(customers, now, rng):
     for uid in range(1, customers + 1):
-        email = HEAVY_EMAIL if uid == 1 else "c%d@bench.nl" % uid
+        email = {1: HEAVY_EMAIL, 2: MIDDLE_EMAIL, 3: DORMANT_EMAIL}.get(uid, "c%d@bench.nl" % uid)
         plan = "enterprise" if uid == 1 else rng.choice(PLANS)
         created = now - datetime.timedelta(days=rng.randrange(1, 900), seconds=rng.randrange(86400))
         yield (uid, email, "Bench %d B.V." % uid, plan, False, _fmt(created))
@@ -115,7 +127,7 @@ def _connections(customers, now, rng):
         r = rng.random()
         status = "active" if r < 0.90 else ("retry_pending" if r < 0.97 else "refresh_failed")
         exp = _fmt(now + datetime.timedelta(minutes=rng.randrange(1, 10)))
-        yield (cid, uid, 100000 + uid, status, "", "", exp, 0, _fmt(now), _fmt(now))
+        yield (cid, uid, 100000 + uid, status, "", "", exp, 0, _fmt(now), _fmt(now), "imported")
 
 
 def _attempts(n_connections, now, rng, loop_uid=7):
@@ -134,8 +146,8 @@ def _attempts(n_connections, now, rng, loop_uid=7):
 USERS_SQL = ("INSERT INTO users (id, email, name, plan, marketing_opt_out, created_at) "
              "VALUES (?, ?, ?, ?, ?, ?)")
 CONN_SQL = ("INSERT INTO connections (id, user_id, division, status, access_token, refresh_token, "
-            "token_expires_at, retry_count, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            "token_expires_at, retry_count, created_at, updated_at, origin) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 ATTEMPT_SQL = ("INSERT INTO refresh_attempts (connection_id, user_id, attempted_at, outcome, "
                "sidecar) VALUES (?, ?, ?, ?, ?)")
 USAGE_SQL = ("INSERT INTO api_usage (user_id, \"timestamp\", endpoint, response_status, "
@@ -210,7 +222,7 @@ def cached_sqlite(customers, rows, heavy, now=None, rebuild=False):
     """Path of a ready SQLite bench database, building it if not cached."""
     now = now or utcnow()
     os.makedirs(OUT, exist_ok=True)
-    path = os.path.join(OUT, "usage-%dc-%dr-%dh-%s.sqlite3" % (customers, rows, heavy,
+    path = os.path.join(OUT, "usage-v2-%dc-%dr-%dh-%s.sqlite3" % (customers, rows, heavy,
                                                                 now.strftime("%Y%m%d")))
     if os.path.exists(path) and not rebuild:
         log("using cached %s" % path)
@@ -255,7 +267,7 @@ def build_postgres(url, customers, rows, heavy, now):
               _customers(customers, now, rng))
         _copy(cur, "connections", ["id", "user_id", "division", "status", "access_token",
                                    "refresh_token", "token_expires_at", "retry_count",
-                                   "created_at", "updated_at"],
+                                   "created_at", "updated_at", "origin"],
               _connections(customers, now, rng))
         _copy(cur, "refresh_attempts", ["connection_id", "user_id", "attempted_at", "outcome", "sidecar"],
               _attempts((customers + 1) // 2, now, rng))

@@ -175,8 +175,8 @@ def _plan(query):
 ])
 def test_every_filter_has_an_index_for_a_deep_page(app, name, log_filter, index):
     """A deep page is an index range read in (timestamp, id) order: no full sort."""
-    q = (request_log.filtered(log_filter).where(request_log._older_than((T0, 10**9)))
-         .order_by(ApiUsage.timestamp.desc(), ApiUsage.id.desc()).limit(51))
+    q = request_log._newest_first(request_log.filtered(log_filter).where(
+        request_log._older_than((T0, 10**9))), log_filter).limit(51)
     plan = _plan(q)
     assert index in plan, plan
     if is_postgres():
@@ -184,3 +184,36 @@ def test_every_filter_has_an_index_for_a_deep_page(app, name, log_filter, index)
         assert "Seq Scan" not in plan, plan
     else:
         assert "TEMP B-TREE" not in plan, plan
+
+
+def test_a_big_customer_who_stopped_calling_is_read_on_her_own_index(app):
+    """Issue 11: PostgreSQL read a customer holding a large share of the rows on
+    idx_api_usage_time_id with a filter, betting her rows were spread over time. For a
+    customer who stopped calling months ago that reads everybody's newer rows first.
+    Her pages must come from idx_api_usage_user_month, with the planner left alone."""
+    old_timer = User.create(email="old-timer@example.com", plan="enterprise")
+    others = [User.create(email="busy%d@example.com" % i, plan="pro") for i in range(20)]
+    # In time order, as a live system writes them: her calls first, then everybody's.
+    started = T0 - datetime.timedelta(days=120)
+    rows = [dict(user=old_timer.id, timestamp=started + datetime.timedelta(seconds=i),
+                 endpoint="tools/list", response_status=200) for i in range(12000)]
+    rows += [dict(user=others[i % 20].id, timestamp=T0 + datetime.timedelta(seconds=i),
+                  endpoint="tools/list", response_status=200) for i in range(18000)]
+    with database.atomic():
+        for start in range(0, len(rows), 2000):
+            ApiUsage.insert_many(rows[start:start + 2000]).execute()
+    database.execute_sql("ANALYZE api_usage" if is_postgres() else "ANALYZE")
+
+    log_filter = LogFilter(user_id=old_timer.id)
+    q = request_log._newest_first(request_log.filtered(log_filter), log_filter).limit(51)
+    sql, params = q.sql()
+    if is_postgres():
+        plan = "\n".join(r[0] for r in database.execute_sql("EXPLAIN " + sql, params))
+    else:
+        plan = "\n".join(str(r[-1]) for r in database.execute_sql("EXPLAIN QUERY PLAN " + sql,
+                                                                    params))
+    assert "idx_api_usage_user_month" in plan, plan
+    page = request_log.fetch_page(log_filter, page_size=50)
+    assert [r["timestamp"] for r in page.rows] == [
+        started + datetime.timedelta(seconds=11999 - i) for i in range(50)]
+    assert {r["user_id"] for r in page.rows} == {old_timer.id}

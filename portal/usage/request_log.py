@@ -11,6 +11,16 @@ timestamp; SQLite adds the rowid id, PostgreSQL sorts only the ties),
 endpoint -> idx_api_usage_endpoint_time, status class ->
 idx_api_usage_class_time on (response_status / 100). A date range becomes a
 range on timestamp in whichever index is used.
+
+A customer's log is read on idx_api_usage_user_month whatever her size. Left
+to itself, PostgreSQL picks idx_api_usage_time_id with a filter once a customer
+holds a large share of the table, betting her rows are spread evenly over
+time: for a big customer who stopped calling months ago that reads every newer
+row of everybody before her first. So the customer-only query orders by
+(user_id, timestamp, id) and names the customer as a range of one
+(`BETWEEN id AND id`): an equality would let the planner drop user_id from the
+ordering, and only idx_api_usage_user_month can deliver the order without
+sorting all her rows (see tests/test_request_log.py and bench/bench_usage.py).
 """
 import datetime
 import time
@@ -43,11 +53,19 @@ class LogPage:
     older: str | None  # cursor for the page of older rows (`before=`), None on the last page
 
 
+def _by_customer_index(log_filter):
+    """The customer is the only filter besides dates: read on idx_api_usage_user_month."""
+    f = log_filter
+    return f.user_id is not None and not f.endpoint and f.status_class is None
+
+
 def filtered(log_filter):
     f = log_filter
     q = ApiUsage.select(ApiUsage.id, ApiUsage.timestamp, ApiUsage.user, ApiUsage.endpoint,
                         ApiUsage.response_status, ApiUsage.duration_ms)
-    if f.user_id is not None:
+    if _by_customer_index(f):
+        q = q.where(ApiUsage.user.between(f.user_id, f.user_id))
+    elif f.user_id is not None:
         q = q.where(ApiUsage.user == f.user_id)
     if f.endpoint:
         q = q.where(ApiUsage.endpoint == f.endpoint)
@@ -70,8 +88,16 @@ def _newer_than(cursor):
     return newer_than(ApiUsage.timestamp, ApiUsage.id, cursor)
 
 
-def _newest_first(q):
+def _newest_first(q, log_filter):
+    if _by_customer_index(log_filter):
+        return q.order_by(ApiUsage.user.desc(), ApiUsage.timestamp.desc(), ApiUsage.id.desc())
     return q.order_by(ApiUsage.timestamp.desc(), ApiUsage.id.desc())
+
+
+def _oldest_first(q, log_filter):
+    if _by_customer_index(log_filter):
+        return q.order_by(ApiUsage.user.asc(), ApiUsage.timestamp.asc(), ApiUsage.id.asc())
+    return q.order_by(ApiUsage.timestamp.asc(), ApiUsage.id.asc())
 
 
 def _with_emails(rows):
@@ -89,14 +115,13 @@ def fetch_page(log_filter, before=None, after=None, page_size=PAGE_SIZE):
     q = filtered(log_filter)
     if after:
         q = q.where(_newer_than(decode_cursor(after)))
-        rows = list(q.order_by(ApiUsage.timestamp.asc(), ApiUsage.id.asc())
-                    .limit(page_size + 1).dicts())
+        rows = list(_oldest_first(q, log_filter).limit(page_size + 1).dicts())
         has_newer, has_older = len(rows) > page_size, True
         rows = rows[:page_size][::-1]
     else:
         if before:
             q = q.where(_older_than(decode_cursor(before)))
-        rows = list(_newest_first(q).limit(page_size + 1).dicts())
+        rows = list(_newest_first(q, log_filter).limit(page_size + 1).dicts())
         has_newer, has_older = bool(before), len(rows) > page_size
         rows = rows[:page_size]
     _with_emails(rows)
@@ -117,7 +142,7 @@ def iter_rows(log_filter, batch_size=None):
         q = filtered(log_filter)
         if cursor:
             q = q.where(_older_than(cursor))
-        batch = list(_newest_first(q).limit(batch_size).dicts())
+        batch = list(_newest_first(q, log_filter).limit(batch_size).dicts())
         if not batch:
             return
         yield from _with_emails(batch)
