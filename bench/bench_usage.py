@@ -236,6 +236,13 @@ def run(engine, url, args):
             url_ = "/usage/requests?" + qs + (("&before=" + cursors[cur]) if cur else "")
             rep.add(label, timed(get_ok(client, url_), n), 15)
 
+        # The query before issue 11 (customer by equality, ordered by time only): the
+        # planner may read a big customer on idx_api_usage_time_id with a filter.
+        for size, (user, _) in sized.items():
+            rep.add("  old query: %s customer page 1 (planner's choice)" % size, timed(raw_sql(
+                'SELECT id, "timestamp", user_id, endpoint, response_status, duration_ms '
+                'FROM api_usage WHERE user_id = %s ORDER BY "timestamp" DESC, id DESC LIMIT 51'
+                % database.param, (user.id,)), max(3, n // 4)))
         print("  request log plans (deep page):")
         plan_cases = [("none", LogFilter()), ("customer", LogFilter(user_id=heavy.id)),
                       ("endpoint", LogFilter(endpoint="tools/list")),
@@ -284,7 +291,7 @@ def run(engine, url, args):
 
 def customers_by_size(heavy):
     """{size: (user, rows)}: a small customer (at most 50 rows), the middle one (~50,000
-    rows over 180 days), the dormant one (300,000 rows, none in the last four months)
+    rows over 180 days), the dormant one (1,000,000 rows, none in the last four months)
     and the heavy one, with their row counts from the usage_monthly rollup."""
     from models import UsageMonthly, User, fn
     calls = fn.SUM(UsageMonthly.calls)

@@ -6,7 +6,7 @@ Builds, through the real migrations, a database with
     3 % refresh_failed), refresh attempts of the last 24 h with one refresh loop,
   * R api_usage rows (default 5,000,000): one heavy customer with H of them
     (default 1,000,000) spread over this month, a middle customer with 50,000
-    over 180 days, a dormant one with 300,000 in the oldest 60 days (it stopped
+    over 180 days, a dormant one with 1,000,000 in the oldest 60 days (it stopped
     calling four months ago), the rest over 180 days on a skewed set of
     customers; rows in time order, as a live system writes them,
   * a sidecar heartbeat and token_refresh job runs,
@@ -35,7 +35,7 @@ from portal.core.migrations_runner import make_runner  # noqa: E402
 OUT = os.path.join(ROOT, "bench", "out")
 HEAVY_EMAIL = "heavy@bench.nl"
 MIDDLE_EMAIL, MIDDLE_ROWS = "middle@bench.nl", 50_000      # customer 2
-DORMANT_EMAIL, DORMANT_ROWS = "dormant@bench.nl", 300_000  # customer 3
+DORMANT_EMAIL, DORMANT_ROWS = "dormant@bench.nl", 1_000_000  # customer 3
 DORMANT_DAYS = 60
 LOOP_EMAIL = "c7@bench.nl"
 ENDPOINTS = ["tools/call get_invoices", "tools/call get_relations", "tools/call get_items",
@@ -67,7 +67,7 @@ def usage_rows(rows, customers, heavy_rows, now, seed=7):
                                                               microsecond=0)
     days = [first_day + datetime.timedelta(days=i) for i in range(180)]
     middle_rows = min(MIDDLE_ROWS, rows // 20)
-    dormant_rows = min(DORMANT_ROWS, rows // 10)
+    dormant_rows = min(DORMANT_ROWS, rows // 5)
     other_rows = rows - heavy_rows - middle_rows - dormant_rows
     month_seconds = max(1, int((now - month_start).total_seconds()))
     heavy_done = 0
