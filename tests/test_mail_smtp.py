@@ -171,3 +171,26 @@ def test_mail_url_parsing():
         "mx.example", 587, "u", "p/")
     assert mail.parse_mail_url("smtp://mx.example:2525")[1:3] == ("mx.example", 2525)
     assert mail.parse_mail_url("smtps://mx.example")[2] == 465
+
+
+def test_a_sign_in_link_delivered_by_smtp_is_not_kept_in_the_outbox(app, smtp_server):
+    """Staff can read the outbox; a one-time link there would let them sign in as the
+    customer within its 15 minutes. The customer gets it; the portal's copy does not."""
+    import re
+
+    from models import User, utcnow
+    from portal.connect import signin
+    handler, port = smtp_server
+    User.create(email="klant@bakkerij.example", plan="starter")
+    config = _config("smtp://mailer:p%%40ss%%3Aw%%2Frd@127.0.0.1:%d" % port)
+    assert signin.request_link(config, "klant@bakkerij.example", "192.0.2.1", utcnow())
+
+    delivered = email.message_from_bytes(handler.envelopes[0].content,
+                                         policy=email.policy.default)
+    text = delivered.get_body(preferencelist=("plain",)).get_content()
+    token = re.search(r"/account/sign-in/([A-Za-z0-9_-]{20,})", text).group(1)
+    assert signin.redeem(token, utcnow()) is not None  # the delivered link works
+
+    stored = OutboxMessage.get(OutboxMessage.kind == "customer_sign_in")
+    assert token not in stored.text_body and token not in stored.html_body
+    assert mail.REDACTED in stored.text_body and mail.REDACTED in stored.html_body

@@ -76,7 +76,7 @@ def request_link(config, email, ip, now):
             '<p><a href="%s">Sign in to Exact MCP</a></p>'
             "<p>If you did not ask for this, ignore this email.</p>" % link)
     sending.send_message(config, to=user.email, subject="Your Exact MCP sign-in link",
-                         text=text, html=html, kind="customer_sign_in")
+                         text=text, html=html, kind="customer_sign_in", secrets=(token,))
     return True
 
 

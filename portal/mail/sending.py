@@ -178,8 +178,18 @@ def _send_smtp(config, msg, scheme, host, port, user, password):
                                 % (where, type(e).__name__, e)) from e
 
 
-def _store(msg, kind, transport, text, html):
-    """Keep the parts exactly as the caller rendered them (MIME adds a final newline)."""
+REDACTED = "[removed from the portal's copy]"
+
+
+def _store(msg, kind, transport, text, html, secrets=()):
+    """Keep the parts exactly as the caller rendered them (MIME adds a final newline),
+    less the `secrets` when SMTP delivered the message: staff can read the outbox, and a
+    one-time sign-in link there would let them sign in as the customer. With `outbox:`
+    the stored copy is the delivery (development), so it keeps them."""
+    if transport != "outbox":
+        for secret in secrets:
+            text = (text or "").replace(secret, REDACTED)
+            html = (html or "").replace(secret, REDACTED)
     headers = {k: str(v) for k, v in msg.items()}
     headers["X-Portal-Transport"] = transport
     return OutboxMessage.create(
@@ -194,8 +204,11 @@ def _store(msg, kind, transport, text, html):
     )
 
 
-def send_message(config, *, to, subject, text, html, kind, unsubscribe_url=None):
+def send_message(config, *, to, subject, text, html, kind, unsubscribe_url=None, secrets=()):
     """Send one multipart message; return its Message-ID.
+
+    `secrets`: strings (a one-time link) left out of the stored copy of a message
+    that SMTP delivered.
 
     Raises MailDeliveryError when the configuration is wrong or the transport
     refuses the message. With `outbox:` the message is stored and that is the
@@ -207,7 +220,7 @@ def send_message(config, *, to, subject, text, html, kind, unsubscribe_url=None)
     if scheme != "outbox":
         _send_smtp(config, msg, scheme, host, port, user, password)
     try:
-        _store(msg, kind, scheme, text, html)
+        _store(msg, kind, scheme, text, html, secrets)
     except Exception as e:
         if scheme == "outbox":
             raise MailDeliveryError("could not store the message in the outbox: %s" % e) from e
