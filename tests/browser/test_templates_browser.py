@@ -46,8 +46,10 @@ def test_admin_edits_previews_and_saves_a_template(admin, live_server, page, art
     page.fill("input[name=preview_email]", "sanne@bakkerij.example")
     # After the preview page loads, templates_admin.js posts the draft into the
     # sandboxed iframe (CSRF on): the frame then comes from the endpoint with its own CSP.
-    with page.expect_response(lambda r: r.url.endswith("/templates/outreach/preview-frame")
-                              ) as frame_response:
+    # 60 s, not Playwright's 30: under a loaded CI machine the preview page, its
+    # script and the frame's POST once took longer (the test's only flake).
+    with page.expect_response(lambda r: r.url.endswith("/templates/outreach/preview-frame"),
+                              timeout=60_000) as frame_response:
         page.click("input[name=preview]")
     assert frame_response.value.status == 200
     assert "style-src 'unsafe-inline'" in frame_response.value.headers[
@@ -102,7 +104,8 @@ def test_support_user_copies_and_sends_a_reply(support, browser, live_server, ar
 
         page.fill("input[name=subject]", "Re: your usage, {{ customer.first_name }}")
         frame_url = live_server + "/templates/replies/compose/%d/preview-frame" % customer.id
-        with page.expect_response(lambda r: r.url == frame_url) as frame_response:
+        with page.expect_response(lambda r: r.url == frame_url,
+                                  timeout=60_000) as frame_response:
             page.click("input[name=preview]")
         assert frame_response.value.status == 200  # support may preview a reply
         page.wait_for_selector("#preview-subject")
