@@ -20,7 +20,8 @@ row of everybody before her first. So the customer-only query orders by
 (user_id, timestamp, id) and names the customer as a range of one
 (`BETWEEN id AND id`): an equality would let the planner drop user_id from the
 ordering, and only idx_api_usage_user_month can deliver the order without
-sorting all her rows (see tests/test_request_log.py and bench/bench_usage.py).
+sorting all her rows (see tests/test_request_log.py and bench/bench_usage.py). SQLite
+needs none of this: its index holds the rowid, and it always reads a customer there.
 """
 import datetime
 import time
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from peewee import SQL
 
 from models import ApiUsage, UsageDaily, User, database
+from models.db import is_postgres
 from portal.customers.lookup import find_customer
 from portal.core.pagination import decode_cursor, encode_cursor, newer_than, older_than
 
@@ -54,9 +56,12 @@ class LogPage:
 
 
 def _by_customer_index(log_filter):
-    """The customer is the only filter besides dates: read on idx_api_usage_user_month."""
+    """On PostgreSQL, when the customer is the only filter besides dates: the query that
+    only idx_api_usage_user_month can serve. SQLite always picks that index for an
+    equality, and a range on user_id would stop it seeking to the cursor's timestamp."""
     f = log_filter
-    return f.user_id is not None and not f.endpoint and f.status_class is None
+    return (f.user_id is not None and not f.endpoint and f.status_class is None
+            and is_postgres())
 
 
 def filtered(log_filter):
