@@ -17,7 +17,9 @@ calls transiently so the demo shows retries.
 
 In-process: `server = FakeExact(mode="strict").start()`; `server.url`,
 `server.register(token)`, `server.inject("500", count=2)`, `server.uses(token)`.
-Over HTTP: POST /_control/register {"tokens": [...]}, /_control/inject {...},
+Over HTTP: POST /_control/register {"tokens": [...]}, /_control/grant {"grants":
+[{"access_token", "divisions", "expires_in", "refresh_token"}]} (REST access),
+/_control/inject {...},
 /_control/latency {"ms": 20}, /_control/reset, GET /_control/stats.
 Run: `python -m portal.exact.fake --port 5055 [--strict] [--latency-ms N]`.
 """
@@ -206,6 +208,12 @@ class FakeExact:
             self.reset()
             if self.rest is not None:
                 self.rest.reset()
+        elif path == "/_control/grant":
+            if self.rest is None:
+                return None
+            for g in payload.get("grants", []):
+                self.rest.grant(g["access_token"], g["divisions"], g.get("expires_in", 600),
+                                g.get("refresh_token"))
         elif path == "/_control/uses":
             return {t: self.uses(t) for t in payload.get("tokens", [])}
         elif path != "/_control/stats":

@@ -11,6 +11,8 @@ import threading
 
 import requests
 
+from models import database
+
 from portal.exact.tokens import TokenUnavailable, get_access_token
 
 MAX_TOP = 100
@@ -83,6 +85,11 @@ class ExactRest:
         return session
 
     def _get(self, url, params, token, division):
+        # Hand the database connection back to the pool while Exact answers: held
+        # across the call, every call in flight would pin one of the pool's
+        # connections and the rest would queue for them.
+        if not database.is_closed() and not database.in_transaction():
+            database.close()
         try:
             response = self._session().get(url, params=params, timeout=self.timeout,
                                            headers={"Authorization": "Bearer " + token,
