@@ -46,6 +46,9 @@ def create_app(config=None):
     app.config["MIGRATIONS_DIR"] = os.path.join(root, "migrations")
     if config:
         app.config.update(config)
+    # Before any route exists: every <int:...> in a URL is bounded to 64 bits.
+    from portal.core.web import BoundedIntConverter
+    app.url_map.converters["int"] = BoundedIntConverter
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -54,11 +57,13 @@ def create_app(config=None):
     _wire_database(app)
     _trust_proxies(app)
 
-    csrf.init_app(app)
-    login_manager.init_app(app)
-
+    # security first: its encoding guard must see the raw body before CSRF
+    # (or anything else) parses the form and consumes it.
     from portal.core import security
     security.init_app(app)
+
+    csrf.init_app(app)
+    login_manager.init_app(app)
 
     app.before_request(access.enforce_access)
 

@@ -9,6 +9,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from portal.connect import bp, oauth, service, signin
 from portal.connect.forms import ConfirmForm, SignInForm
 from portal.core.access import is_safe_next
+from portal.core.ids import parse_id
 from portal.core.customer_session import current_customer, start_customer_session
 from portal.core.sessions import now
 from portal.core.web import client_ip
@@ -28,19 +29,22 @@ def _problem(title, message, status, retry=True):
                            customer=current_customer()), status
 
 
-def _int_arg(name):
-    raw = request.args.get(name, "")
+def _division_arg():
+    """(division or None, ok): the optional ?division= of a connect link.
+
+    parse_id, not str.isdigit(): "²" is a digit to isdigit() and a ValueError to int().
+    """
+    raw = request.args.get("division", "")
     if raw == "":
         return None, True
-    if not raw.isdigit() or not 0 < int(raw) <= oauth.MAX_DIVISION:
-        return None, False
-    return int(raw), True
+    division = parse_id(raw, minimum=1, maximum=oauth.MAX_DIVISION)
+    return division, division is not None
 
 
 @bp.route("/connect/exact")
 def start():
     config = current_app.config
-    division, ok = _int_arg("division")
+    division, ok = _division_arg()
     if not ok:
         return _problem("That link is not right",
                         "The administration number in the link is not valid. Open the link "

@@ -11,7 +11,7 @@ keeps its own encoding but raises the same BadCursor.
 """
 import datetime
 
-MAX_ID = 2 ** 63 - 1  # BIGINT: larger ids cannot exist and would overflow SQLite
+from portal.core.ids import MAX_ID
 
 
 class BadCursor(ValueError):

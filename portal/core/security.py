@@ -90,12 +90,24 @@ def _is_valid_utf8_query(raw):
 
 
 def refuse_bad_encoding():
-    """before_request: refuse query strings and url-encoded forms that are not UTF-8."""
+    """before_request: refuse query strings and form bodies that are not UTF-8.
+
+    It must run before anything reads request.form (Flask-WTF's CSRF check
+    does): the parser consumes the body, after which get_data() is empty and
+    the url-encoded check would pass anything. create_app registers it first.
+    """
     if request.query_string and not _is_valid_utf8_query(request.query_string):
         return error_response(400, BAD_ENCODING_MESSAGE)
-    if (request.method not in ("GET", "HEAD", "OPTIONS")
-            and request.mimetype == "application/x-www-form-urlencoded"):
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    if request.mimetype == "application/x-www-form-urlencoded":
         if not _is_valid_utf8_query(request.get_data(cache=True)):
+            return error_response(400, BAD_ENCODING_MESSAGE)
+    elif request.mimetype == "multipart/form-data":
+        # Werkzeug decodes multipart fields with errors="replace": bytes that
+        # were not UTF-8 arrive as U+FFFD (which the forms refuse as well).
+        # Uploaded files stay bytes and are not looked at.
+        if any("\ufffd" in value for value in request.form.values()):
             return error_response(400, BAD_ENCODING_MESSAGE)
     return None
 

@@ -26,6 +26,7 @@ from peewee import SQL, NodeList, Value, fn
 from models import (CONNECTION_STATUSES, ApiUsage, Connection, PlanType, UsageDailyUser,
                     UsageMonthly, User, utcnow)
 from models.db import is_postgres
+from portal.core.ids import MAX_ID
 from portal.core.pagination import BadCursor
 
 PAGE_SIZE = 50
@@ -100,17 +101,24 @@ def decode_cursor(text, sort):
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         segment, value, row_id = json.loads(raw)
-        if not isinstance(segment, int) or not isinstance(row_id, int) or segment not in (0, 1):
+        # Numbers beyond 64 bits cannot be in an index and overflow SQLite.
+        if not _is_bigint(segment) or segment not in (0, 1) or not _is_bigint(row_id) \
+                or row_id < 0:
             raise BadCursor(text)
         if segment == 1 or value is None:
             return segment, None, row_id
         if sort == "usage":
-            if isinstance(value, bool) or not isinstance(value, int):
+            if not _is_bigint(value):
                 raise BadCursor(text)
             return segment, value, row_id
         return segment, datetime.datetime.fromisoformat(value), row_id
-    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise BadCursor(text) from exc
+
+
+def _is_bigint(value):
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and -MAX_ID - 1 <= value <= MAX_ID)
 
 
 # --- the query ----------------------------------------------------------------------

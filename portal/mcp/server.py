@@ -23,6 +23,7 @@ from pydantic import Field
 
 from models import Connection, database, utcnow
 
+from portal.connect.oauth import MAX_DIVISION
 from portal.customers.api_keys import authenticate, hash_key
 from portal.mcp import tools
 from portal.mcp.exact_rest import ExactCallFailed, ExactRest
@@ -162,7 +163,10 @@ class ToolRunner:
                     database.close()
 
 
-Division = Annotated[int, Field(description="Exact Online division number (see list_divisions)")]
+# Bounded like a connect link's division: a number no division can have is refused
+# by the schema, before it reaches the database (beyond 64 bits: OverflowError on SQLite).
+Division = Annotated[int, Field(ge=1, le=MAX_DIVISION,
+                                description="Exact Online division number (see list_divisions)")]
 Top = Annotated[int, Field(ge=1, le=100, description="at most this many rows (1-100)")]
 Search = Annotated[str, Field(max_length=100, description="part of the name to look for")]
 

@@ -3,7 +3,7 @@
 The blueprint policy is kind="admin", so every endpoint here is admin-only.
 """
 from flask import abort, flash, redirect, render_template, request, url_for
-from portal.core.web import current_actor
+from portal.core.web import current_actor, int_arg
 
 from portal.core import audit
 from portal.staff import accounts, bp
@@ -45,7 +45,7 @@ def reactivate(staff_id):
 @bp.get("/audit", endpoint="audit")
 def audit_log():
     form = AuditFilterForm(request.args)
-    before_id = request.args.get("before", type=int)
+    before_id = int_arg("before")
     rows, next_before = [], None
     if form.validate():
         rows, next_before = audit.search(person=form.person.data or "",

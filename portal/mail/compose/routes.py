@@ -16,7 +16,7 @@ from flask_login import current_user
 from models import User
 
 from portal.core.links import customer_url
-from portal.core.web import current_actor
+from portal.core.web import current_actor, int_arg
 from portal.mail import store
 from portal.mail.sending import MailDeliveryError
 from portal.core.email_preview import email_html_response, problem_response
@@ -31,11 +31,13 @@ from portal.mail.templates_admin import bp
 from portal.mail.templates_admin.forms import ComposeForm, first_error
 
 
-def _chosen_template(raw):
-    try:
-        template_id = int(raw or 0)
-    except (TypeError, ValueError):
-        return None
+def _chosen_template(values, name):
+    """The reply template named by `name` in `values` (query args or the posted form).
+
+    An id that is not a whole number in 64 bits answers 400 (int_arg); an id
+    that names no template chooses none.
+    """
+    template_id = int_arg(name, values)
     return store.get(store.REPLIES, template_id) if template_id else None
 
 
@@ -53,8 +55,8 @@ def compose_reply(user_id):
     choices, _ = store.search(store.REPLIES, q, category, page_size=100)
 
     form = ComposeForm()
-    template = _chosen_template(form.template_id.data if request.method == "POST"
-                                else request.args.get("template"))
+    template = (_chosen_template(request.form, form.template_id.name)
+                if request.method == "POST" else _chosen_template(request.args, "template"))
     if request.method == "GET" and template is not None:
         form.template_id.data = str(template.id)
         form.subject.data, form.body.data = template.subject, template.body
@@ -106,7 +108,8 @@ def reply_copied(user_id):
     try:
         reply = record_copied_reply(current_app.config, user, current_actor(), form.subject.data,
                                     form.body.data,
-                                    template=_chosen_template(form.template_id.data))
+                                    template=_chosen_template(request.form,
+                                                              form.template_id.name))
     except TemplateError as e:
         return jsonify(error=str(e)), 422
     return jsonify(ok=True, reply_id=reply.id), 201

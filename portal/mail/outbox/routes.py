@@ -13,17 +13,11 @@ from playhouse.flask_utils import get_object_or_404
 from models import OutboxMessage
 
 from portal.core.email_preview import email_html_response
+from portal.core.web import int_arg
 from portal.mail.outbox import bp
 
 PAGE_SIZE = 50
 KINDS = (("outreach", "Outreach"), ("support_reply", "Support reply"))
-
-
-def _int_arg(name):
-    try:
-        return int(request.args.get(name) or 0) or None
-    except ValueError:
-        return None
 
 
 @bp.route("/")
@@ -32,7 +26,7 @@ def outbox():
     kind = request.args.get("kind") or ""
     if kind not in dict(KINDS):
         kind = ""
-    before = _int_arg("before")
+    before = int_arg("before") or None
     query = OutboxMessage.select()
     if q:
         query = query.where(OutboxMessage.to_addr.contains(q)

@@ -14,7 +14,7 @@ allows inline styles, so the frame shows the email as it will be received.
 from flask_login import current_user
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
-from portal.core.web import current_actor
+from portal.core.web import current_actor, int_arg
 from portal.core.email_preview import email_html_response, problem_response
 from portal.core.forms import select_choices
 from portal.mail.engine import VARIABLE_DOCS, TemplateError, render_email, sample_context
@@ -68,10 +68,7 @@ def _list(kind, endpoint):
     group = request.args.get("group") or ""
     if group not in dict(kind.groups):
         group = ""
-    try:
-        after = int(request.args.get("after") or 0) or None
-    except ValueError:
-        after = None
+    after = int_arg("after") or None
     rows, next_after = store.search(kind, q, group, after)
     args = {k: v for k, v in (("q", q), ("group", group)) if v}
     next_url = url_for(endpoint, after=next_after, **args) if next_after else None

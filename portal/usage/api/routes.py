@@ -5,13 +5,13 @@ with the reason for a malformed body); nothing is recorded from a bad request.
 This month's usage comes from the usage_monthly counter (one primary-key
 lookup), never from counting api_usage rows.
 """
-import json
-
 from flask import current_app, g, jsonify, request
 
 from models import utcnow
 from models.plans import limits_for
 
+from portal.core.json_body import JsonBodyError, load_json
+from portal.core.text import find_text_problem
 from portal.customers import api_keys, service as customer_service
 from portal.usage.counters import month_start, record_api_call
 from portal.usage.api import bp
@@ -80,10 +80,11 @@ def _validate_usage(body):
     endpoint, status, duration = body["endpoint"], body["response_status"], body["duration_ms"]
     if not isinstance(endpoint, str) or not endpoint.strip():
         return None, "endpoint must be a non-empty string"
-    if len(endpoint) > MAX_ENDPOINT_LENGTH:
-        return None, "endpoint must be at most %d characters" % MAX_ENDPOINT_LENGTH
-    if any(ord(c) < 32 or ord(c) == 127 for c in endpoint):
-        return None, "endpoint must not contain control characters"
+    # The portal's one text rule: no controls (C0, C1 such as U+0085), no
+    # U+2028/2029 separators, no lone surrogates (a JSON "\ud800" escape).
+    problem = find_text_problem(endpoint, MAX_ENDPOINT_LENGTH)
+    if problem:
+        return None, "endpoint: %s" % problem
     if isinstance(status, bool) or not isinstance(status, int):
         return None, "response_status must be an integer"
     if not 100 <= status <= 599:
@@ -106,9 +107,9 @@ def record_usage():
     if len(raw) > MAX_BODY_BYTES:
         return _error(413, "the body must be at most %d bytes" % MAX_BODY_BYTES)
     try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return _error(400, "the body is not valid JSON")
+        body = load_json(raw)
+    except JsonBodyError as exc:
+        return _error(400, str(exc))
     fields, reason = _validate_usage(body)
     if reason:
         return _error(400, reason)
