@@ -8,6 +8,7 @@ api_usage rows, so the dashboard costs the same at 5,000 or 5,000,000 calls:
   error loops (last 24 h)                          -> usage_hourly_errors
   refresh loops (last 24 h)                        -> refresh_attempts (attempted_at index)
   customers per plan, connection health, sidecar   -> users, connections, heartbeats, job_runs
+  outreach campaigns failing every send            -> the last outreach job_runs row
 Each function takes `now` (naive UTC) so tests can pin the clock.
 """
 import datetime
@@ -20,7 +21,7 @@ from models import (PlanType, RefreshAttempt,
                     UsageMonthly, User)
 from models.db import as_date
 from portal.connections.service import status_counts
-from portal.sidecar.status import sidecar_status
+from portal.sidecar.status import failing_campaigns, sidecar_status
 
 PERIODS = (30, 90)
 REFRESH_LOOP_THRESHOLD = 50  # refresh attempts per customer in 24 h
@@ -176,6 +177,14 @@ def dashboard(now, days, interval_seconds):
         "health": connection_health(),
         "sidecar": sidecar_status(now, interval_seconds),
         "reconnected_7d": reconnected_recently(now),
+        "outreach_failing": outreach_failing(),
     }
+
+
+def outreach_failing():
+    """{"run": JobRun, "campaigns": [...]} when, in the sidecar's last outreach run,
+    some campaign sent nothing and failed (every send, or the campaign itself); else None."""
+    run, campaigns = failing_campaigns()
+    return {"run": run, "campaigns": campaigns} if campaigns else None
 
 

@@ -22,6 +22,8 @@ from portal.mail.engine import (
     REPLY_VARIABLES,
     TRIGGER_VARIABLES,
     TemplateError,
+    render_email,
+    sample_context,
     validate_email,
 )
 
@@ -67,8 +69,15 @@ def _snapshot(kind, template):
             "subject": template.subject, "body": template.body}
 
 
-def check(kind, group, name, subject, body):
-    """Raise TemplateError unless the fields may be saved."""
+def check(kind, group, name, subject, body, template=None):
+    """Raise TemplateError unless the fields may be saved.
+
+    Beyond the grammar, the template must render: it is rendered with the
+    sample data of its own trigger (category) and of every campaign that uses
+    it (`template`, when it already exists), under the sender's own limits
+    (engine.render_email: MAX_OUTPUT). A template that no customer could ever
+    receive is refused here, not discovered by the sidecar at send time.
+    """
     if group not in dict(kind.groups):
         raise TemplateError("unknown %s %r" % (kind.group_label.lower(), group))
     name = (name or "").strip()
@@ -81,6 +90,33 @@ def check(kind, group, name, subject, body):
     if not (body or "").strip():
         raise TemplateError("a body is required", field="Body")
     validate_email(subject, body, kind.allowed(group))
+    check_sendable(kind, group, subject, body, template)
+
+
+def _render_contexts(kind, group, template):
+    """[(who, context, allowed)]: every context the template can be sent in."""
+    if kind is not OUTREACH:
+        return [("", sample_context(None), REPLY_VARIABLES)]
+    contexts = [("", sample_context(group), TRIGGER_VARIABLES[group])]
+    seen = {group}
+    for c in (campaigns_using(template) if template is not None and template.id else []):
+        if c.trigger in seen or c.trigger not in TRIGGER_VARIABLES:
+            continue
+        seen.add(c.trigger)
+        contexts.append((" for campaign \u201c%s\u201d (trigger %s), which uses this template"
+                         % (c.name, c.trigger), sample_context(c.trigger),
+                         TRIGGER_VARIABLES[c.trigger]))
+    return contexts
+
+
+def check_sendable(kind, group, subject, body, template=None):
+    """Raise TemplateError when the email cannot be rendered for sending (see check)."""
+    for who, context, allowed in _render_contexts(kind, group, template):
+        try:
+            render_email(subject, body, context, allowed)
+        except TemplateError as e:
+            raise TemplateError("this email cannot be sent%s (rendered with the sample "
+                                "customer data): %s" % (who, e)) from e
 
 
 # --- reading ------------------------------------------------------------------------
@@ -159,7 +195,7 @@ def save(kind, template, *, group, name, subject, body, actor, action=None, now=
 
     Raises TemplateError (nothing written) when the content is not valid.
     """
-    check(kind, group, name, subject, body)
+    check(kind, group, name, subject, body, template)
     now = now or utcnow()
     name = name.strip()
     email = actor.shown_email

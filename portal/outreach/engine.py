@@ -14,6 +14,14 @@ mail and hard limits win the daily cap):
 When the mail transport fails several times in a row the cycle stops sending
 (the rest is tried next cycle) instead of waiting on a dead SMTP server for
 every customer.
+
+Nothing fails silently: an email that cannot be rendered (e.g. too large with
+this customer's data) is counted as `failed` and logged as a `failed` row
+with the reason (once per window, see portal.outreach.rules); it takes no
+claim and starts no cooldown, so it is tried again next cycle and goes out
+once the template is fixed. The cycle's result lists per campaign what
+failed and why (`campaign_failures`); the sidecar stores it on its job run,
+the sidecar page and the dashboard read it from there.
 """
 import logging
 import uuid
@@ -24,7 +32,8 @@ from models import (OutboxMessage, OutreachCampaign, OutreachCooldown, OutreachL
 
 from portal.mail import sending as mail, engine as template_engine
 from portal.outreach.claims import claim_send, record_failed, record_sent
-from portal.outreach.rules import PLAN_EXCLUDED, REASON_LABELS, Decision, decide, load_rule_state
+from portal.outreach.rules import (PLAN_EXCLUDED, REASON_LABELS, RENDER_FAILED, Decision, decide,
+                                   load_rule_state, render_failed_reason)
 from models.triggers import SERVICE_TRIGGERS, TRIGGER_ORDER
 from portal.outreach.params import campaign_plans
 from portal.outreach.triggers import Candidate, find_candidates, usage_this_month
@@ -78,11 +87,34 @@ class CycleStats:
     campaigns: int = 0
     mail_down: bool = False
     errors: list = field(default_factory=list)
+    by_campaign: dict = field(default_factory=dict)  # campaign id -> tally (see tally())
+
+    def tally(self, campaign):
+        return self.by_campaign.setdefault(campaign.id, {
+            "id": campaign.id, "name": campaign.name, "sent": 0, "failed": 0, "reason": ""})
+
+    def count_sent(self, campaign):
+        self.sent += 1
+        self.tally(campaign)["sent"] += 1
+
+    def count_failed(self, campaign, reason, *, sends=1):
+        """`sends` sends of the campaign failed (0: the campaign could not run at all)."""
+        self.failed += sends
+        t = self.tally(campaign)
+        t["failed"] += sends
+        t["reason"] = t["reason"] or reason[:500]  # the first reason names the cause
+        t["broken"] = t.get("broken", False) or sends == 0
+
+    def campaign_failures(self):
+        """Campaigns with failures this cycle; `all_failed` when none of its sends went out."""
+        return [dict(t, all_failed=t["sent"] == 0)
+                for t in self.by_campaign.values() if t["failed"] or t.get("broken")]
 
     def as_dict(self):
         return {"sent": self.sent, "failed": self.failed, "skipped": self.skipped,
                 "recovered": self.recovered, "campaigns": self.campaigns,
-                "mail_down": self.mail_down, "errors": list(self.errors)}
+                "mail_down": self.mail_down, "errors": list(self.errors),
+                "campaign_failures": self.campaign_failures()}
 
 
 def enabled_campaigns():
@@ -103,6 +135,7 @@ def run_campaign(config, campaign, now, stats, *, failures=0):
     template = campaign.template if campaign.template_id else None
     if template is None:
         stats.errors.append("campaign %d (%s) has no template" % (campaign.id, campaign.name))
+        stats.count_failed(campaign, "the campaign has no email template", sends=0)
         return failures
     caps = cap_hours(config)
     candidates = find_candidates(campaign, now)
@@ -132,8 +165,12 @@ def send_one(config, campaign, template, candidate, reason, now, stats, state, u
     """Render, claim, send and record one email; returns consecutive delivery failures."""
     try:
         rendered = render_for(config, campaign, template, candidate, usage)
-    except template_engine.TemplateError as e:
-        stats.errors.append("campaign %d: template cannot be rendered: %s" % (campaign.id, e))
+    except Exception as e:  # noqa: BLE001 - whatever broke, count it and say why
+        if not isinstance(e, template_engine.TemplateError):
+            log.exception("outreach render crashed for campaign %s", campaign.id)
+            e = "unexpected error while rendering (%s)" % type(e).__name__
+        record_render_failed(campaign, template, candidate, now, stats, state,
+                             render_failed_reason(e))
         return failures
     token = uuid.uuid4().hex
     claim = claim_send(candidate, campaign, now, token, lease_seconds(config), cap_hours(config))
@@ -156,13 +193,25 @@ def send_one(config, campaign, template, candidate, reason, now, stats, state, u
     except Exception as e:  # noqa: BLE001 - whatever broke, release the claim and log it
         if not isinstance(e, mail.MailDeliveryError):
             log.exception("outreach send crashed for campaign %s", campaign.id)
-        record_failed(candidate, campaign, token, now, rendered, e)
-        stats.failed += 1
+        row = record_failed(candidate, campaign, token, now, rendered, e)
+        stats.count_failed(campaign, row.reason)
         return failures + 1
     record_sent(candidate, campaign, token, now, as_sent(rendered, message_id), message_id,
                 reason)
-    stats.sent += 1
+    stats.count_sent(campaign)
     return 0
+
+
+def record_render_failed(campaign, template, candidate, now, stats, state, reason):
+    """Count a send that could not be rendered and log it as `failed` (de-duplicated).
+
+    No claim is taken and no cooldown starts: nothing went out, so nothing
+    blocks the next cycle's attempt, and nothing can be sent twice.
+    """
+    stats.count_failed(campaign, reason)
+    if state.should_log_render_failure(candidate.user_id, template.updated_at):
+        OutreachLog.create(user=candidate.user_id, campaign=campaign.id, status="failed",
+                           reason=reason[:2000], created_at=now)
 
 
 def as_sent(rendered, message_id):
@@ -190,6 +239,8 @@ def run_outreach_cycle(config, now=None):
             except Exception as e:  # one broken campaign must not stop the others
                 log.exception("outreach campaign %s failed", campaign.id)
                 stats.errors.append("campaign %d: %s" % (campaign.id, type(e).__name__))
+                stats.count_failed(campaign, "the campaign stopped with an error (%s); see "
+                                   "the sidecar's log" % type(e).__name__, sends=0)
             if stats.mail_down:
                 log.warning("outreach: mail transport keeps failing; the rest waits for "
                             "the next cycle")
@@ -208,6 +259,7 @@ class DryRun:
     skipped: list
     counts: dict
     template_missing: bool
+    would_fail: list = field(default_factory=list)  # Decisions whose email cannot be rendered
 
 
 def dry_run(config, campaign, now=None):
@@ -215,7 +267,9 @@ def dry_run(config, campaign, now=None):
 
     Works for disabled and unsaved campaigns too (the edit page previews new settings).
     Unlike a real run, every skip is listed (no de-duplication) and customers of
-    plans the campaign leaves out are shown as such.
+    plans the campaign leaves out are shown as such. Every email that would be
+    sent is rendered exactly as the sender would; one that cannot be is listed
+    in `would_fail` with the reason instead of being promised.
     """
     now = now or utcnow()
     plans = campaign_plans(campaign)
@@ -235,7 +289,32 @@ def dry_run(config, campaign, now=None):
         key = "send" if d.action == "send" else d.code
         counts[key] = counts.get(key, 0) + 1
     template_missing = campaign.template_id is None
-    return DryRun(would_send, skipped, counts, template_missing)
+    would_send, would_fail = _renderable(config, campaign, would_send, now)
+    if would_fail:
+        counts["send"] -= len(would_fail)
+        if not counts["send"]:
+            del counts["send"]
+        counts[RENDER_FAILED] = len(would_fail)
+    return DryRun(would_send, skipped, counts, template_missing, would_fail)
+
+
+def _renderable(config, campaign, decisions, now):
+    """(would_send, would_fail): the decisions split by whether their email renders."""
+    template = (ResponseTemplate.get_or_none(ResponseTemplate.id == campaign.template_id)
+                if campaign.template_id else None)
+    if template is None or not decisions:
+        return decisions, []
+    usage = usage_this_month([d.user_id for d in decisions], now)
+    ok, failing = [], []
+    for d in decisions:
+        try:
+            render_for(config, campaign, template, d.candidate, usage.get(d.user_id))
+        except template_engine.TemplateError as e:
+            failing.append(Decision(d.candidate, "fail", RENDER_FAILED,
+                                    render_failed_reason(e)))
+        else:
+            ok.append(d)
+    return ok, failing
 
 
 def skip_label(code):

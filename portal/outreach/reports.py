@@ -29,6 +29,14 @@ def campaign_counts(since):
     return counts
 
 
+def latest_failure(campaign_id, since):
+    """The newest `failed` row of the campaign since `since`, or None."""
+    return (OutreachLog.select(OutreachLog.id, OutreachLog.created_at, OutreachLog.reason)
+            .where((OutreachLog.campaign == campaign_id) & (OutreachLog.status == "failed")
+                   & (OutreachLog.created_at >= since))
+            .order_by(OutreachLog.created_at.desc(), OutreachLog.id.desc()).first())
+
+
 @dataclass(frozen=True)
 class LogFilter:
     campaign_id: int | None = None

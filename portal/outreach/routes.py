@@ -61,7 +61,9 @@ def campaign(campaign_id):
     result = outreach_service.dry_run(current_app.config, c)
     since = utcnow() - datetime.timedelta(days=COUNT_DAYS)
     counts = outreach_reports.campaign_counts(since).get(c.id, {})
+    failure = outreach_reports.latest_failure(c.id, since) if counts.get("failed") else None
     return render_template("outreach/campaign.html", campaign=c, dry=result, counts=counts,
+                           failure=failure,
                            params=campaign_params(c), specs=PARAM_SPECS[c.trigger],
                            plans=campaign_plans(c), show=DRY_RUN_SHOW, days=COUNT_DAYS)
 

@@ -17,6 +17,14 @@ campaign's cooldown (at least 24 h) and, for the daily cap, the cap window.
 A trigger that keeps firing every 15 minutes for a customer in a 30-day
 cooldown thus leaves one `skipped` row per cooldown, not 2,880.
 
+Failures to render (status `failed`, code `render_failed`) are logged the
+same way: at most once per (customer, campaign) per window, and again as soon
+as the template changes. The send itself is tried again every cycle
+(rendering costs nothing and sends nothing), so fixing the template or the
+customer's data lets the email go out on the next run. (Two sidecars failing
+the same render at the same moment may both write the row, as with skips;
+no email is involved, so nothing is sent twice.)
+
 Reasons are written "code: human explanation"; the code is what the skip
 de-duplication and the log filters look at.
 """
@@ -36,6 +44,7 @@ IN_FLIGHT = "in_flight"
 PLAN_EXCLUDED = "plan_excluded"
 INTERRUPTED = "interrupted"
 SERVICE_MAIL = "service_mail"
+RENDER_FAILED = "render_failed"
 
 REASON_LABELS = {
     OPTED_OUT: "opted out of marketing email",
@@ -43,6 +52,7 @@ REASON_LABELS = {
     DAILY_CAP: "another outreach email within the daily cap",
     IN_FLIGHT: "being sent by another sidecar right now",
     PLAN_EXCLUDED: "plan not targeted by the campaign",
+    RENDER_FAILED: "the email cannot be rendered for the customer",
 }
 
 
@@ -75,6 +85,7 @@ class RuleState:
     capped: dict = field(default_factory=dict)      # user_id -> last outreach sent at
     busy_elsewhere: set = field(default_factory=set)  # claims in flight, other campaigns
     logged_skips: dict = field(default_factory=dict)  # (user_id, code) -> last logged at
+    logged_render_failures: dict = field(default_factory=dict)  # user_id -> last logged at
 
     def skip_window(self, code):
         if code == DAILY_CAP:
@@ -89,9 +100,20 @@ class RuleState:
         self.logged_skips[(user_id, code)] = self.now
         return True
 
+    def should_log_render_failure(self, user_id, template_changed_at=None):
+        """True once per (customer, campaign) per window, or when the template changed
+        since the last `render_failed` row; remembers the answer."""
+        last = self.logged_render_failures.get(user_id)
+        if (last is not None and last > self.now - self.skip_window(COOLDOWN)
+                and (template_changed_at is None or last >= template_changed_at
+                     or template_changed_at > self.now)):
+            return False
+        self.logged_render_failures[user_id] = self.now
+        return True
+
 
 def load_rule_state(campaign, now, cap_hours):
-    """Everything `decide` needs for one campaign, in four queries."""
+    """Everything `decide` needs for one campaign, in five queries."""
     state = RuleState(now=now, cap_hours=cap_hours, cooldown_days=campaign.cooldown_days)
     if campaign.id is None:  # an unsaved campaign (edit preview) has no history
         campaign_filter = OutreachCooldown.campaign.is_null()
@@ -127,7 +149,19 @@ def load_rule_state(campaign, now, cap_hours):
             key = (uid, reason_code(reason))
             if key not in state.logged_skips or at > state.logged_skips[key]:
                 state.logged_skips[key] = at
+        state.logged_render_failures = dict(
+            OutreachLog.select(OutreachLog.user, fn.MAX(OutreachLog.created_at))
+            .where((OutreachLog.campaign == campaign.id) & (OutreachLog.status == "failed")
+                   & OutreachLog.reason.startswith(RENDER_FAILED + ":")
+                   & (OutreachLog.created_at > now - state.skip_window(COOLDOWN)))
+            .group_by(OutreachLog.user).tuples())
     return state
+
+
+def render_failed_reason(error):
+    """The reason on a `failed` row for an email that could not be rendered."""
+    return ("%s: the email cannot be rendered for this customer: %s; nothing was sent, it is "
+            "tried again every run (fix the template)" % (RENDER_FAILED, error))
 
 
 def opted_out_reason():

@@ -72,8 +72,10 @@ class Sidecar:
 
     def _outreach(self, run):
         from portal.outreach import engine as outreach_service
-        counts = outreach_service.run_outreach_cycle(self.config, now=self.now)
-        run.details = json.dumps(counts or {}, sort_keys=True, default=str)
+        counts = outreach_service.run_outreach_cycle(self.config, now=self.now) or {}
+        # The counts go in the columns too, so the sidecar page shows them.
+        run.failed, run.skipped = counts.get("failed", 0), counts.get("skipped", 0)
+        run.details = json.dumps(counts, sort_keys=True, default=str)
 
     def _housekeeping(self, run):
         from portal.sidecar.housekeeping import purge_old_records

@@ -4,11 +4,13 @@ The ONE reading of sidecar health: the dashboard's "sidecar late" banner, the
 connections list's last run and the /connections/sidecar page all use it.
 """
 import datetime
+import json
 from dataclasses import dataclass, field
 
 from models import JobRun, SidecarHeartbeat
 
 TOKEN_REFRESH_JOB = "token_refresh"
+OUTREACH_JOB = "outreach"
 
 
 @dataclass
@@ -23,6 +25,7 @@ class SidecarStatus:
     reasons: list = field(default_factory=list)
     heartbeats: list = field(default_factory=list)  # newest first, one per sidecar
     runs: list = field(default_factory=list)        # newest job runs of every job
+    notes: dict = field(default_factory=dict)       # run id -> job_notes(run), for `runs`
 
 
 def sidecar_status(now, interval_seconds, runs=0, heartbeats=20):
@@ -54,4 +57,45 @@ def sidecar_status(now, interval_seconds, runs=0, heartbeats=20):
         heartbeat_sidecar=beat.sidecar if beat else None,
         last_run=run, interval_seconds=interval_seconds, late=late,
         heartbeat_stale=heartbeat_stale, circuit_open=bool(run and run.circuit_open),
-        reasons=reasons, heartbeats=beats, runs=recent)
+        reasons=reasons, heartbeats=beats, runs=recent,
+        notes={r.id: job_notes(r) for r in recent})
+
+
+def run_details(run):
+    """The job run's details as a dict ({} when absent or unreadable)."""
+    try:
+        details = json.loads(run.details or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return details if isinstance(details, dict) else {}
+
+
+def job_notes(run):
+    """[(text, bad)] to show beside a job run: for outreach its counts and what failed."""
+    if run.job != OUTREACH_JOB:
+        return []
+    d = run_details(run)
+    if not d:
+        return []
+    notes = [("%d sent \u00b7 %d failed \u00b7 %d skipped" % (
+        d.get("sent", 0), d.get("failed", 0), d.get("skipped", 0)), bool(d.get("failed")))]
+    if d.get("mail_down"):
+        notes.append(("mail transport kept failing: the cycle stopped sending", True))
+    for c in d.get("campaign_failures") or []:
+        what = ("every send failed" if c.get("all_failed") and c.get("failed")
+                else "could not run" if not c.get("failed")
+                else "%d failed" % c["failed"])
+        notes.append(("campaign \u201c%s\u201d: %s \u2014 %s" % (
+            c.get("name", c.get("id")), what, c.get("reason", "")), True))
+    return notes
+
+
+def failing_campaigns():
+    """(run, [campaign failure]) from the last finished outreach run: the campaigns none
+    of whose sends went out in that whole cycle (each with id, name, failed, reason)."""
+    run = (JobRun.select().where((JobRun.job == OUTREACH_JOB) & JobRun.finished_at.is_null(False))
+           .order_by(JobRun.started_at.desc(), JobRun.id.desc()).first())
+    if run is None:
+        return None, []
+    return run, [c for c in run_details(run).get("campaign_failures") or []
+                 if c.get("all_failed")]

@@ -109,6 +109,13 @@ def view_template(kind, template_id):
                            if kind is store.OUTREACH else [])
 
 
+def _field_for(form, error):
+    """The form field a save error is about (a too-large email is about its body)."""
+    fields = {"Name": form.name, "Subject": form.subject, "Body": form.body}
+    return fields.get(error.field) or fields.get(getattr(error.__cause__, "field", None)) \
+        or form.body
+
+
 def _edit_page(kind, template):
     form = TemplateForm()
     form.group.label.text = kind.group_label
@@ -136,7 +143,10 @@ def _edit_page(kind, template):
                                    subject=form.subject.data, body=form.body.data,
                                    actor=current_actor())
             except TemplateError as e:
-                preview_error = str(e)
+                # The form comes back with the admin's text kept; the reason is
+                # shown above the preview and next to the field it concerns.
+                preview_error = "Not saved: %s" % e
+                _field_for(form, e).errors.append(str(e))
                 status = 422
             else:
                 flash("%s \u201c%s\u201d saved." % (kind.label, saved.name), "success")
