@@ -185,3 +185,46 @@ def test_the_bulk_recorder_moves_counters_exactly_as_record_usage_rows(app, in_t
         txn.rollback()
     assert actual == expected
     assert len(expected["UsageDailyActive"]) >= 4 and expected["UsageHourlyError"]
+
+
+def _usage_line_variants(count, seed):
+    """Usage lines, most valid, some bad in one of many ways, as an export could hold."""
+    rng = random.Random(seed)
+    values = {
+        "email": ["a@klant.nl", "A@Klant.NL", " b@klant.nl ", "geen-email", "", 5, None,
+                  "é@klant.nl", "x\u2028y@klant.nl"],
+        "timestamp": ["2026-01-02T03:04:05Z", "2026-01-02T03:04:05.25Z", "2026-02-30T00:00:00Z",
+                      "2026-01-02T03:04:05+01:00", "2026-01-02T03:04:05", "2026-01-02 03:04:05Z",
+                      "2026-W01-2T03:04:05Z", "2026-01-02T030405.1Z", 1767225600, None],
+        "endpoint": ["tools/call get_invoices", " tools/list ", "", "x" * 300, 7, "a\u0085b"],
+        "response_status": [200, 404, 599, 600, 99, True, 200.0, "200", None],
+        "duration_ms": [None, 0, 15, -1, 2**31, False, "5"],
+    }
+    for _ in range(count):
+        obj = {"type": "api_usage"}
+        for key, choices in values.items():
+            value = rng.choice(choices) if rng.random() < 0.3 else choices[0]
+            if value is not None or key == "duration_ms" and rng.random() < 0.5:
+                obj[key] = value
+        line = json.dumps(obj, ensure_ascii=rng.random() < 0.5)
+        line += rng.choice(["\n", "\n", "", "\r\n", " \n", "x\n"])
+        yield line.encode("utf-8")
+
+
+def test_the_import_parser_agrees_with_parse_line_on_usage_lines():
+    """The import's shortcut for the usual usage line must give what parse_line gives
+    (its timestamp as utc text), and for a bad line the same reason."""
+    from portal.importer.records import parse_line, parse_line_for_import
+
+    def outcome(parse, raw):
+        try:
+            return parse(raw)
+        except BadLine as exc:
+            return "bad: %s" % exc
+    for raw in _usage_line_variants(3000, seed=11):
+        expected = outcome(parse_line, raw)
+        if not isinstance(expected, str):
+            kind, rec = expected
+            expected = (kind, (rec.email, str(rec.timestamp), rec.endpoint, rec.response_status,
+                               rec.duration_ms))
+        assert outcome(parse_line_for_import, raw) == expected, raw

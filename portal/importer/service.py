@@ -32,7 +32,7 @@ from models import database, utcnow
 from models.db import is_sqlite
 
 from portal.importer.records import BadLine, parse_line_for_import
-from portal.importer.spool import Spool
+from portal.importer.spool import CHUNK as SPOOL_CHUNK, Spool
 # ImportAborted: the command imports it from here.
 from portal.importer.writer import ImportAborted, ImportWriter, existing_customer_ids  # noqa: F401
 
@@ -103,13 +103,13 @@ def validate(path, progress=None):
     spool holds the parsed records when the file is valid."""
     result = Validation()
     spool = Spool()
-    spool_usage = spool.appender("api_usage")
     spool_customer = spool.appender("customer")
     spool_connection = spool.appender("connection")
     in_file = set()
     unresolved = {}  # email -> line numbers of references made before any customer line
     spooling = True  # until the first bad line: then nothing will be imported
     records = reported = number = 0
+    usage = []  # nearly every line: appended here, not through a function call
     try:
         with open(path, "rb") as fh:
             for number, raw in enumerate(fh, 1):
@@ -132,7 +132,9 @@ def validate(path, progress=None):
                     if rec[0] not in in_file:
                         _unresolved(unresolved, rec[0], number)
                     if spooling:
-                        spool_usage(rec + (number,))
+                        usage.append(rec)
+                        if len(usage) >= SPOOL_CHUNK:
+                            spool.write("api_usage", usage)
                 elif kind == "customer":
                     in_file.add(rec.email)
                     if unresolved.pop(rec.email, None) is not None:
@@ -157,6 +159,7 @@ def validate(path, progress=None):
                                             "database" % email)
         result.errors.sort()
         if result.ok:
+            spool.write("api_usage", usage)
             spool.finish()
             result.spool = spool
     finally:

@@ -38,25 +38,25 @@ class Spool:
         def append(item):
             pending.append(item)
             if len(pending) >= CHUNK:
-                self._write(kind)
+                self.write(kind, pending)
         return append
 
-    def _write(self, kind):
-        pending = self._pending[kind]
-        if not pending:
+    def write(self, kind, records):
+        """Write `records` (a list, emptied) of `kind` as one chunk."""
+        if not records:
             return
         fh = self._files.get(kind)
         if fh is None:
             fh = self._files[kind] = tempfile.TemporaryFile(prefix="portal-import-")
-        data = _DUMPS[kind](pending)
+        data = _DUMPS[kind](records)
         fh.write(_FRAME.pack(len(data)))
         fh.write(data)
-        self.counts[kind] += len(pending)
-        pending.clear()
+        self.counts[kind] += len(records)
+        records.clear()
 
     def finish(self):
         for kind in KINDS:
-            self._write(kind)
+            self.write(kind, self._pending[kind])
 
     def read(self, kind, size):
         """Lists of at most `size` records of `kind`, in file order."""

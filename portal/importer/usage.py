@@ -34,7 +34,7 @@ OVERLAP_COLUMNS = ("line", "user_id", "timestamp", "endpoint", "response_status"
 
 class ImportUsageOverlap(Model):
     """Scratch table (TEMPORARY, per connection) for rows whose key was present."""
-    line = BigIntegerField(primary_key=True)
+    line = BigIntegerField(primary_key=True)  # the row's position among the file's usage rows
     user_id = IntegerField()
     timestamp = DateTimeField()
     endpoint = CharField()
@@ -85,18 +85,21 @@ class UsageImport:
         self.baseline_id = ApiUsage.select(fn.MAX(ApiUsage.id)).scalar() or 0
         self.recorder = UsageRecorder()
         self.overlap_rows = 0
+        self.seen = 0  # usage rows so far: a row's position in the file's order
 
-    def add(self, rows, spooled):
-        """rows: [(user id, timestamp text, endpoint, response_status, duration_ms)];
-        spooled: the same lines as spooled, their line number last."""
+    def add(self, rows):
+        """rows: [(user id, timestamp text, endpoint, response_status, duration_ms)], in
+        file order."""
+        first = self.seen
+        self.seen += len(rows)
         if not self.baseline_id:  # nothing was there before: every row is new
             self.recorder.add(rows)
             return
         present = self._present_keys(rows)
         fresh, overlap = [], []
-        for row, line in zip(rows, spooled):
+        for position, row in enumerate(rows, first):
             if row[:4] in present:
-                overlap.append((line[-1],) + row)
+                overlap.append((position,) + row)
             else:
                 fresh.append(row)
         self.recorder.add(fresh)

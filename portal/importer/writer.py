@@ -177,8 +177,14 @@ class ImportWriter:
     # usage
     def usage(self, spooled):
         """`spooled`: usage lines as validation spooled them (email, timestamp text,
-        endpoint, status, duration_ms, line) -> portal.importer.usage, with customer ids."""
-        self.resolve({row[0] for row in spooled})
+        endpoint, status, duration_ms), in file order -> portal.importer.usage, with
+        customer ids instead of emails."""
         ids = self.user_ids
-        self.usage_import.add([(ids[email], ts, endpoint, status, duration)
-                               for email, ts, endpoint, status, duration, _ in spooled], spooled)
+        try:
+            rows = [(ids[email], ts, endpoint, status, duration)
+                    for email, ts, endpoint, status, duration in spooled]
+        except KeyError:  # a customer that was in the database before, not in the file
+            self.resolve({row[0] for row in spooled})
+            rows = [(ids[email], ts, endpoint, status, duration)
+                    for email, ts, endpoint, status, duration in spooled]
+        self.usage_import.add(rows)

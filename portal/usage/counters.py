@@ -286,7 +286,7 @@ class UsageRecorder:
     sorts as time does and its slices are the day and the hour.
     """
 
-    def __init__(self, max_keys=200_000):
+    def __init__(self, max_keys=500_000):
         self.max_keys = max_keys
         self.recorded = 0
         self._reset()
