@@ -26,6 +26,7 @@ as `retry_pending` with retry_count 0, due now.
 """
 import contextlib
 import dataclasses
+import gc
 import time
 
 from models import database, utcnow
@@ -96,6 +97,21 @@ class ImportSummary:
                     self.seconds))
 
 
+@contextlib.contextmanager
+def _without_cyclic_gc():
+    """The import makes millions of short-lived, acyclic containers (parsed lines, row
+    tuples): reference counting frees them, and the cyclic collector, which runs every
+    few hundred allocations and now and then walks everything alive, only costs time
+    (about 7% of validating a million lines)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 # --- pass 1 ------------------------------------------------------------------
 
 def validate(path, progress=None):
@@ -111,7 +127,7 @@ def validate(path, progress=None):
     records = reported = number = 0
     usage = []  # nearly every line: appended here, not through a function call
     try:
-        with open(path, "rb") as fh:
+        with _without_cyclic_gc(), open(path, "rb") as fh:
             for number, raw in enumerate(fh, 1):
                 if progress and number % PROGRESS_EVERY == 0:
                     position = fh.tell()
@@ -227,7 +243,7 @@ def run_import(path, validation, token_keys, now=None, progress=None, batch_line
     summary = ImportSummary()
     spool = validation.spool
     report = _Progress(progress, validation)
-    with _sqlite_cache(IMPORT_CACHE_KIB), database.atomic():
+    with _sqlite_cache(IMPORT_CACHE_KIB), _without_cyclic_gc(), database.atomic():
         writer = ImportWriter(token_keys, now, summary)
         # Customers first: a connection or usage line may come before its customer's.
         for batch in spool.read("customer", batch_lines):
