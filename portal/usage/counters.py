@@ -1,9 +1,10 @@
 """Recording API usage with its counters and rollups, in one transaction.
 
 Every path that adds `api_usage` rows (the usage API, `flask import`,
-`seed-demo`) goes through `record_usage_rows`, so imported usage counts in
-every counter, rollup and dashboard figure exactly as if it had come through
-the API. The dashboards read the rollups, never the raw rows.
+`seed-demo`) goes through `record_usage_rows` (`flask import` through its bulk
+form, `UsageRecorder`, with the same rows and increments), so imported usage
+counts in every counter, rollup and dashboard figure exactly as if it had come
+through the API. The dashboards read the rollups, never the raw rows.
 
 Rollups kept here:
   usage_monthly        (user, month)                -> calls, error_calls
