@@ -287,17 +287,18 @@ def test_blank_lines_are_ignored_and_progress_is_reported_in_bytes(app, tmp_path
 
 
 def test_a_failure_during_the_import_rolls_everything_back(app, tmp_path, monkeypatch):
-    import portal.importer.usage as import_usage
+    import portal.usage.counters as counters
     path = write(tmp_path, sample())
     validation = validate(path)
 
-    def broken(rows):
+    def broken(recorder):  # the last step: customers, connections and raw usage are written
         raise RuntimeError("disk full")
-    monkeypatch.setattr(import_usage, "record_usage_rows", broken)
+    monkeypatch.setattr(counters.UsageRecorder, "finish", broken)
     with pytest.raises(RuntimeError):
         run_import(path, validation, TEST_TOKEN_KEY)
     database.connect(reuse_if_open=True)
     assert User.select().count() == 0 and Connection.select().count() == 0
+    assert ApiUsage.select().count() == 0
 
 
 def test_import_from_a_real_process_keeps_stdout_clean(subprocess_env, tmp_path):

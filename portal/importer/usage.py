@@ -6,9 +6,11 @@ file) times: re-importing a file adds nothing, while two identical calls in one
 file (two tool calls in the same second) both count.
 
 Per batch of lines, one query (a range scan of idx_api_usage_user_month) finds
-which keys were already present before the import started:
-* keys not present go straight through portal.usage.counters.record_usage_rows
-  (in big chunks), so counters and rollups move exactly as through the API;
+which keys were already present before the import started; in an empty table
+there is nothing to ask:
+* keys not present go straight to portal.usage.counters.UsageRecorder, the bulk
+  form of record_usage_rows, so counters and rollups move exactly as through the
+  API;
 * rows whose key was present wait in a TEMPORARY table; at the end one SQL
   statement numbers the copies of each key in file order and keeps those beyond
   the count already in the database. That is exact even when the copies are far
@@ -16,23 +18,23 @@ which keys were already present before the import started:
 Only rows that existed before the import (id <= baseline) count as present: the
 rows this import adds are the file's own copies.
 """
+import datetime
+
 from peewee import BigIntegerField, CharField, DateTimeField, IntegerField, Model, fn
 
 from models import ApiUsage, database
 from models.db import is_postgres
 
-from portal.usage.counters import record_usage_rows
+from portal.usage.counters import UsageRecorder
 
-# The counters cost one statement per customer per call of record_usage_rows
-# (last_active_at), so fewer, larger chunks are much faster; 50k rows ~ 30 MB.
-RECORD_CHUNK = 50_000
+READ_CHUNK = 50_000
 LOOKUP_CHUNK = 500
 OVERLAP_COLUMNS = ("line", "user_id", "timestamp", "endpoint", "response_status", "duration_ms")
 
 
 class ImportUsageOverlap(Model):
     """Scratch table (TEMPORARY, per connection) for rows whose key was present."""
-    line = BigIntegerField(primary_key=True)
+    line = BigIntegerField(primary_key=True)  # the row's position among the file's usage rows
     user_id = IntegerField()
     timestamp = DateTimeField()
     endpoint = CharField()
@@ -69,6 +71,11 @@ _KEEP_NEW_COPIES = (
     '  AND a.response_status = s.response_status AND a.id <= {param}))')
 
 
+def _text(ts):
+    """A timestamp read back from the database as the recorder's text, str(datetime)."""
+    return ts if type(ts) is str else str(ts)
+
+
 class UsageImport:
     """Collects an import's usage rows; call add() per batch, finish() once, in one
     transaction. Counts go to summary.usage_created / usage_skipped."""
@@ -76,21 +83,26 @@ class UsageImport:
     def __init__(self, summary):
         self.summary = summary
         self.baseline_id = ApiUsage.select(fn.MAX(ApiUsage.id)).scalar() or 0
-        self.fresh = []
+        self.recorder = UsageRecorder()
         self.overlap_rows = 0
+        self.seen = 0  # usage rows so far: a row's position in the file's order
 
-    def add(self, numbered_rows):
-        """[(line number, row dict for record_usage_rows)]"""
-        present = self._present_keys([row for _, row in numbered_rows])
-        overlap = []
-        for line, row in numbered_rows:
-            key = (row["user"], row["timestamp"], row["endpoint"], row["response_status"])
-            if key in present:
-                overlap.append((line,) + key + (row["duration_ms"],))
+    def add(self, rows):
+        """rows: [(user id, timestamp text, endpoint, response_status, duration_ms)], in
+        file order."""
+        first = self.seen
+        self.seen += len(rows)
+        if not self.baseline_id:  # nothing was there before: every row is new
+            self.recorder.add(rows)
+            return
+        present = self._present_keys(rows)
+        fresh, overlap = [], []
+        for position, row in enumerate(rows, first):
+            if row[:4] in present:
+                overlap.append((position,) + row)
             else:
-                self.fresh.append(row)
-        if len(self.fresh) >= RECORD_CHUNK:
-            self._record_fresh()
+                fresh.append(row)
+        self.recorder.add(fresh)
         if overlap:
             if not self.overlap_rows:
                 ImportUsageOverlap.create_table(safe=True, temporary=True)
@@ -98,19 +110,12 @@ class UsageImport:
             bulk_insert("import_usage_overlap", OVERLAP_COLUMNS, overlap)
             self.overlap_rows += len(overlap)
 
-    def _record_fresh(self):
-        if self.fresh:
-            self.summary.usage_created += record_usage_rows(self.fresh)
-            self.fresh = []
-
     def _present_keys(self, rows):
         """Keys among `rows` that were in api_usage before the import (one range query
-        per batch on idx_api_usage_user_month; nothing to ask in an empty table)."""
-        if not self.baseline_id or not rows:
-            return set()
-        lo = min(r["timestamp"] for r in rows)
-        hi = max(r["timestamp"] for r in rows)
-        users = list({r["user"] for r in rows})
+        per batch on idx_api_usage_user_month)."""
+        lo = datetime.datetime.fromisoformat(min(r[1] for r in rows))
+        hi = datetime.datetime.fromisoformat(max(r[1] for r in rows))
+        users = list({r[0] for r in rows})
         present = set()
         for i in range(0, len(users), LOOKUP_CHUNK):
             query = (ApiUsage.select(ApiUsage.user, ApiUsage.timestamp, ApiUsage.endpoint,
@@ -119,14 +124,17 @@ class UsageImport:
                             ApiUsage.timestamp >= lo, ApiUsage.timestamp <= hi,
                             ApiUsage.id <= self.baseline_id)
                      .tuples())
-            present.update(query)
+            present.update((user, _text(ts), endpoint, status)
+                           for user, ts, endpoint, status in query)
         return present
 
     def finish(self):
-        """Record what is left, then the new copies of keys that were present."""
-        self._record_fresh()
-        if not self.overlap_rows:
-            return
+        """Record the new copies of keys that were present, then apply the counters."""
+        if self.overlap_rows:
+            self._keep_new_copies()
+        self.summary.usage_created += self.recorder.finish()
+
+    def _keep_new_copies(self):
         T = ImportUsageOverlap
         database.execute_sql(_KEEP_NEW_COPIES.format(param=database.param), (self.baseline_id,))
         kept, last = 0, 0
@@ -134,12 +142,11 @@ class UsageImport:
             batch = list(T.select(T.line, T.user_id, T.timestamp, T.endpoint,
                                   T.response_status, T.duration_ms)
                          .where((T.keep == 1) & (T.line > last))
-                         .order_by(T.line).limit(RECORD_CHUNK).tuples())
+                         .order_by(T.line).limit(READ_CHUNK).tuples())
             if not batch:
                 break
             last = batch[-1][0]
-            kept += record_usage_rows([dict(user=u, timestamp=ts, endpoint=e, response_status=s,
-                                            duration_ms=d) for _, u, ts, e, s, d in batch])
-        self.summary.usage_created += kept
+            self.recorder.add([(u, _text(ts), e, s, d) for _, u, ts, e, s, d in batch])
+            kept += len(batch)
         self.summary.usage_skipped += self.overlap_rows - kept
         T.drop_table(safe=True)

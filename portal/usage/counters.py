@@ -1,9 +1,10 @@
 """Recording API usage with its counters and rollups, in one transaction.
 
 Every path that adds `api_usage` rows (the usage API, `flask import`,
-`seed-demo`) goes through `record_usage_rows`, so imported usage counts in
-every counter, rollup and dashboard figure exactly as if it had come through
-the API. The dashboards read the rollups, never the raw rows.
+`seed-demo`) goes through `record_usage_rows` (`flask import` through its bulk
+form, `UsageRecorder`, with the same rows and increments), so imported usage
+counts in every counter, rollup and dashboard figure exactly as if it had come
+through the API. The dashboards read the rollups, never the raw rows.
 
 Rollups kept here:
   usage_monthly        (user, month)                -> calls, error_calls
@@ -13,8 +14,11 @@ Rollups kept here:
   usage_hourly_errors  (hour, endpoint, status>=400) -> calls
   users.last_active_at
 """
+import bisect
 import collections
 import datetime
+import itertools
+import operator
 
 from peewee import EXCLUDED, fn
 
@@ -258,6 +262,195 @@ def _insert_raw_rows(rows):
     else:
         cursor.executemany('INSERT INTO "api_usage" (%s) VALUES (%s)'
                            % (columns, ", ".join("?" * len(fields))), params)
+
+
+_first, _second = operator.itemgetter(0), operator.itemgetter(1)
+_endpoint_of, _status_of = operator.itemgetter(2), operator.itemgetter(3)
+_day_text = operator.itemgetter(slice(0, 10))    # "YYYY-MM-DD"
+_hour_text = operator.itemgetter(slice(0, 13))   # "YYYY-MM-DD HH"
+
+
+class UsageRecorder:
+    """record_usage_rows for a bulk writer that holds its own transaction (`flask import`).
+
+    add(rows) inserts the raw rows at once and folds their increments in memory;
+    finish() adds the increments to the counters and rollups in one go (earlier
+    when they grow past `max_keys` distinct keys, to bound memory). The rows and
+    increments are those record_usage_rows would write, without per-row Python
+    (the folding counts with collections.Counter in C) and without one set of
+    rollup statements per batch. Call finish() before the transaction ends.
+
+    Rows are tuples (user_id, timestamp, endpoint, response_status, duration_ms),
+    the timestamp naive UTC as text, str(datetime): "YYYY-MM-DD HH:MM:SS[.ffffff]",
+    the text SQLite stores for a datetime (sqlite3 adapts one with isoformat(" ")),
+    and a literal PostgreSQL reads as the same timestamp. In that form the text
+    sorts as time does and its slices are the day and the hour.
+    """
+
+    def __init__(self, max_keys=500_000):
+        self.max_keys = max_keys
+        self.recorded = 0
+        self._reset()
+
+    def _reset(self):
+        self.daily_user = {}                         # day text -> Counter(user -> calls)
+        self.daily_user_err = collections.Counter()  # (day text, user) -> error calls
+        self.daily = collections.Counter()           # (day text, endpoint, status) -> calls
+        self.hourly_err = collections.Counter()      # (hour text, endpoint, status) -> calls
+        self.last_active = {}                        # user -> latest timestamp text
+        self.last_stamp = ""                         # the latest timestamp folded
+        self.pending_keys = 0
+
+    def add(self, rows):
+        if not rows:
+            return
+        _insert_raw_tuples(rows)
+        self._fold(rows)
+        self.recorded += len(rows)
+        if self.pending_keys > self.max_keys:
+            self._apply()
+
+    def _users_on(self, day):
+        users = self.daily_user.get(day)
+        if users is None:
+            users = self.daily_user[day] = collections.Counter()
+        return users
+
+    def _fold(self, rows):
+        users = list(map(_first, rows))
+        stamps = list(map(_second, rows))
+        days = list(map(_day_text, stamps))
+        statuses = list(map(_status_of, rows))
+        self.daily.update(zip(days, map(_endpoint_of, rows), statuses))
+        errors = [i for i, status in enumerate(statuses) if status >= 400]
+        if errors:
+            self.daily_user_err.update((days[i], users[i]) for i in errors)
+            self.hourly_err.update((stamps[i][:13], rows[i][2], statuses[i]) for i in errors)
+        before = sum(map(len, self.daily_user.values()))
+        in_order = all(map(operator.le, stamps, itertools.islice(stamps, 1, None)))
+        if in_order:
+            # In time order, as an export is: each day is one run of rows, counted per
+            # customer id at C speed (no (day, customer) tuple per row), and the last
+            # row of each customer is its latest (a dict keeps the last value).
+            low = 0
+            for day in sorted(set(days)):
+                high = bisect.bisect_right(days, day, low)
+                self._users_on(day).update(users[low:high] if low or high < len(users)
+                                           else users)
+                low = high
+            latest = dict(zip(users, stamps))
+        else:
+            for (day, user), calls in collections.Counter(zip(days, users)).items():
+                self._users_on(day)[user] += calls
+            latest = {}
+            for user, ts in zip(users, stamps):
+                if ts > latest.get(user, ""):
+                    latest[user] = ts
+        last_active = self.last_active
+        if in_order and stamps[0] >= self.last_stamp:  # after every earlier row
+            last_active.update(latest)
+        else:
+            for user, ts in latest.items():
+                if ts > last_active.get(user, ""):
+                    last_active[user] = ts
+        self.last_stamp = max(self.last_stamp, stamps[-1] if in_order else max(stamps))
+        self.pending_keys += sum(map(len, self.daily_user.values())) - before + len(errors)
+
+    def _apply(self):
+        """Add the folded increments with one statement per table, run by the driver
+        (executemany / execute_values): peewee builds SQL value by value, which took
+        longer than the raw inserts. Keys stay text, as SQLite stores dates ("YYYY-MM-DD")
+        and datetimes (str(datetime)); PostgreSQL reads the same text as date/timestamp."""
+        monthly = collections.Counter()
+        monthly_err = collections.Counter()
+        err = self.daily_user_err
+        daily_user = []
+        for day, users in self.daily_user.items():
+            month = day[:8] + "01"
+            for user, calls in users.items():
+                errors = err.get((day, user), 0)
+                monthly[(user, month)] += calls
+                monthly_err[(user, month)] += errors
+                daily_user.append((day, user, calls, errors))
+        _bulk_upsert(UsageMonthly, ("user", "month"), ("calls", "error_calls"),
+                     [(u, m, c, monthly_err[(u, m)]) for (u, m), c in monthly.items()])
+        daily = collections.Counter()
+        for (day, endpoint, status), calls in self.daily.items():
+            daily[(day, endpoint, status_class(status))] += calls
+        _bulk_upsert(UsageDaily, ("day", "endpoint", "status_class"), ("calls",),
+                     [key + (calls,) for key, calls in daily.items()])
+        _add_daily_users_bulk(daily_user)
+        _bulk_upsert(UsageHourlyError, ("hour", "endpoint", "response_status"), ("calls",),
+                     [(h + ":00:00", e, s, c) for (h, e, s), c in self.hourly_err.items()])
+        _bump_last_active({u: datetime.datetime.fromisoformat(t)
+                           for u, t in self.last_active.items()})
+        self._reset()
+
+    def finish(self):
+        """Apply what is folded; returns the number of rows recorded."""
+        self._apply()
+        return self.recorded
+
+
+def _upsert_sql(model, keys, counters):
+    table = model._meta.table_name
+    keys = [getattr(model, k).column_name for k in keys]
+    sets = ", ".join('"%s" = "%s"."%s" + excluded."%s"' % (c, table, c, c) for c in counters)
+    columns = ", ".join('"%s"' % c for c in keys + list(counters))
+    return ('INSERT INTO "%s" (%s) VALUES {values} ON CONFLICT (%s) DO UPDATE SET %s'
+            % (table, columns, ", ".join('"%s"' % k for k in keys), sets))
+
+
+def _bulk_upsert(model, keys, counters, rows, returning=""):
+    """rows: tuples of key values then counter increments. With `returning` (PostgreSQL
+    only), the rows RETURNING gives."""
+    if not rows:
+        return []
+    sql = _upsert_sql(model, keys, counters)
+    cursor = database.cursor()
+    if is_postgres():
+        from psycopg2.extras import execute_values
+        return execute_values(cursor, sql.format(values="%s") + returning, rows,
+                              page_size=INSERT_BATCH, fetch=bool(returning))
+    cursor.executemany(sql.format(values="(%s)" % ", ".join("?" * len(rows[0]))), rows)
+    return []
+
+
+def _add_daily_users_bulk(rows):
+    """rows: (day text, user, calls, error_calls). Adds them and counts, per day, the
+    customers new on that day into usage_daily_active, like _add_daily_users."""
+    if not rows:
+        return
+    new_per_day = collections.Counter()
+    keys, counters = ("day", "user"), ("calls", "error_calls")
+    if is_postgres():
+        # (xmax = 0): this statement inserted the row, exactly, even with concurrent
+        # writers (record_api_call uses the same test).
+        for day, is_new in _bulk_upsert(UsageDailyUser, keys, counters, rows,
+                                        returning=' RETURNING "day", (xmax = 0)'):
+            if is_new:
+                new_per_day[str(day)] += 1
+    else:
+        # SQLite has one writer at a time and this transaction has written already:
+        # the pairs present now are the pairs present when the upsert runs.
+        present = set()
+        for day in {r[0] for r in rows}:
+            present.update((day, user) for (user,) in database.execute_sql(
+                'SELECT "user_id" FROM "usage_daily_users" WHERE "day" = ?', (day,)))
+        new_per_day.update(day for day, user, _, _ in rows if (day, user) not in present)
+        _bulk_upsert(UsageDailyUser, keys, counters, rows)
+    _bulk_upsert(UsageDailyActive, ("day",), ("active_users",), list(new_per_day.items()))
+
+
+def _insert_raw_tuples(rows):
+    columns = '"user_id", "timestamp", "endpoint", "response_status", "duration_ms"'
+    cursor = database.cursor()
+    if is_postgres():
+        from psycopg2.extras import execute_values
+        execute_values(cursor, 'INSERT INTO "api_usage" (%s) VALUES %%s' % columns, rows,
+                       page_size=INSERT_BATCH)
+    else:
+        cursor.executemany('INSERT INTO "api_usage" (%s) VALUES (?, ?, ?, ?, ?)' % columns, rows)
 
 
 # --- rebuilding from raw rows, in SQL -----------------------------------------
