@@ -294,11 +294,42 @@ def test_a_failure_during_the_import_rolls_everything_back(app, tmp_path, monkey
     def broken(recorder):  # the last step: customers, connections and raw usage are written
         raise RuntimeError("disk full")
     monkeypatch.setattr(counters.UsageRecorder, "finish", broken)
+    indexes = _api_usage_indexes()
     with pytest.raises(RuntimeError):
         run_import(path, validation, TEST_TOKEN_KEY)
     database.connect(reuse_if_open=True)
     assert User.select().count() == 0 and Connection.select().count() == 0
     assert ApiUsage.select().count() == 0
+    # SQLite drops api_usage's indexes for a bulk load into an empty table: the
+    # rollback brings them back with the rest.
+    assert _api_usage_indexes() == indexes and len(indexes) >= 5
+
+
+def _api_usage_indexes():
+    from models.db import is_postgres
+    if is_postgres():
+        sql = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'api_usage'"
+    else:
+        sql = ("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+               "AND tbl_name = 'api_usage' AND sql IS NOT NULL")
+    return sorted(database.execute_sql(sql).fetchall())
+
+
+def test_a_bulk_load_into_an_empty_table_keeps_every_index(app, tmp_path):
+    """The first import of the old system's usage (SQLite: indexes dropped and built
+    again in the import's transaction) ends with the same indexes, used by the planner."""
+    indexes = _api_usage_indexes()
+    path = write(tmp_path, sample())
+    run_import(path, validate(path), TEST_TOKEN_KEY)
+    database.connect(reuse_if_open=True)
+    assert ApiUsage.select().count() > 0
+    assert _api_usage_indexes() == indexes
+    from models.db import is_sqlite
+    if is_sqlite():
+        plan = database.execute_sql(
+            'EXPLAIN QUERY PLAN SELECT id FROM api_usage WHERE user_id = 1 '
+            'ORDER BY "timestamp" DESC LIMIT 5').fetchall()
+        assert "idx_api_usage_user_month" in str(plan)
 
 
 def test_import_from_a_real_process_keeps_stdout_clean(subprocess_env, tmp_path):

@@ -17,13 +17,22 @@ there is nothing to ask:
   apart in the file, and needs no memory per key.
 Only rows that existed before the import (id <= baseline) count as present: the
 rows this import adds are the file's own copies.
+
+Into an empty api_usage on SQLite (the first import of the previous system's
+data) the secondary indexes are dropped before the first row and built again
+after the last, inside the import's transaction: keeping six B-trees up to date
+row by row cost more than the rest of the import together (1M rows: 12.9 s
+against 2.3 s plus 4.0 s to build them). Nothing reads api_usage during such an
+import (no key lookups when the table was empty), SQLite's DDL is transactional
+(a failed or killed import leaves the indexes as they were), and other
+connections keep reading the committed schema until the commit.
 """
 import datetime
 
 from peewee import BigIntegerField, CharField, DateTimeField, IntegerField, Model, fn
 
 from models import ApiUsage, database
-from models.db import is_postgres
+from models.db import is_postgres, is_sqlite
 
 from portal.usage.counters import UsageRecorder
 
@@ -84,6 +93,7 @@ class UsageImport:
         self.summary = summary
         self.baseline_id = ApiUsage.select(fn.MAX(ApiUsage.id)).scalar() or 0
         self.recorder = UsageRecorder()
+        self.dropped_indexes = []  # (name, CREATE INDEX sql) to build again in finish()
         self.overlap_rows = 0
         self.seen = 0  # usage rows so far: a row's position in the file's order
 
@@ -93,6 +103,8 @@ class UsageImport:
         first = self.seen
         self.seen += len(rows)
         if not self.baseline_id:  # nothing was there before: every row is new
+            if first == 0 and is_sqlite():
+                self._drop_indexes()
             self.recorder.add(rows)
             return
         present = self._present_keys(rows)
@@ -133,6 +145,20 @@ class UsageImport:
         if self.overlap_rows:
             self._keep_new_copies()
         self.summary.usage_created += self.recorder.finish()
+        for _, sql in self.dropped_indexes:
+            database.execute_sql(sql)
+        self.dropped_indexes = []
+
+    def _drop_indexes(self):
+        """SQLite, empty api_usage: drop its secondary indexes for the bulk load (their
+        exact CREATE statements are kept and run again by finish())."""
+        if not database.in_transaction():  # outside one, a failure would lose the indexes
+            raise RuntimeError("the usage import must run inside the import's transaction")
+        self.dropped_indexes = database.execute_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+            "AND tbl_name = 'api_usage' AND sql IS NOT NULL").fetchall()
+        for name, _ in self.dropped_indexes:
+            database.execute_sql('DROP INDEX "%s"' % name)
 
     def _keep_new_copies(self):
         T = ImportUsageOverlap
