@@ -20,7 +20,7 @@ rows this import adds are the file's own copies.
 
 Into an empty api_usage on SQLite (the first import of the previous system's
 data) the secondary indexes are dropped before the first row and built again
-after the last, inside the import's transaction: keeping six B-trees up to date
+after the last, inside the import's transaction: keeping five B-trees up to date
 row by row cost more than the rest of the import together (1M rows: 12.9 s
 against 2.3 s plus 4.0 s to build them). Nothing reads api_usage during such an
 import (no key lookups when the table was empty), SQLite's DDL is transactional
