@@ -22,7 +22,6 @@ import datetime
 import logging
 import multiprocessing
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,33 +30,13 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-PY = sys.executable
-HOST = "127.0.0.1"
+
+from bench.load_test import HOST, PY, free_port, wait_http  # noqa: E402
 
 
 def pct(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100.0 * (len(values) - 1))))]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url, proc, seconds=60):
-    import requests
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("%s exited with %s" % (url, proc.returncode))
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise SystemExit("%s did not answer" % url)
 
 
 def seed(url, keys, fake_url, clients):
