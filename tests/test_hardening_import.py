@@ -41,6 +41,7 @@ BAD_LINES = [
     ('{"type": "customer", "email": "bad@klant.nl", "plan": "free", "name": %s}' % DEEP,
      "not valid JSON (nested too deeply)"),
     (customer("bad@klant.nl", name="Bakkerij\u2028Jansen"), "name is not acceptable text"),
+    (customer("bad@klant.nl", name="Bakkerij\u202eJansen"), "name is not acceptable text"),
     (customer("bad@klant.nl", name="Bakkerij\u0085Jansen"), "name is not acceptable text"),
     (raw_customer('"Bakkerij\\u2029Jansen"'), "name is not acceptable text"),
     (customer("bad\u0085x@klant.nl"), "email is not acceptable text"),

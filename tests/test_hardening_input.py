@@ -16,7 +16,7 @@ from portal.core.audit import Actor
 from portal.core.ids import MAX_ID, parse_id
 from portal.core.json_body import JsonBodyError, load_json, nesting_depth
 from portal.core.security import BAD_ENCODING_MESSAGE
-from portal.core.text import CONTROL_MESSAGE, find_text_problem
+from portal.core.text import BIDI_MESSAGE, CONTROL_MESSAGE, find_text_problem
 from portal.customers import api_keys
 from portal.customers.listing import SORTS, encode_cursor
 from portal.mail import store
@@ -272,6 +272,8 @@ BAD_USAGE_BODIES = [
     ('{"endpoint": "a\\u0085b", "response_status": 200, "duration_ms": 1}', CONTROL_MESSAGE),
     ('{"endpoint": "a\u2028b", "response_status": 200, "duration_ms": 1}', CONTROL_MESSAGE),
     ('{"endpoint": "a\u0085b", "response_status": 200, "duration_ms": 1}', CONTROL_MESSAGE),
+    ('{"endpoint": "tools/call \u202egnp.exe", "response_status": 200, "duration_ms": 1}',
+     BIDI_MESSAGE),
     ("[" * 2000 + "]" * 2000, "nested more than"),
     ('{"a":' * 600 + "1" + "}" * 600, "nested more than"),
 ]
@@ -279,7 +281,7 @@ BAD_USAGE_BODIES = [
 
 @pytest.mark.parametrize("body,reason", BAD_USAGE_BODIES, ids=[
     "surrogate-d800", "surrogate-dfff", "escaped-2028", "escaped-2029", "escaped-0085",
-    "raw-2028", "raw-0085", "2000-nested-arrays", "600-nested-objects"])
+    "raw-2028", "raw-0085", "bidi-override", "2000-nested-arrays", "600-nested-objects"])
 def test_usage_api_refuses_bad_text_and_deep_nesting_with_400_and_counts_nothing(
         client, api_auth, body, reason):
     before = _usage_counts()
@@ -303,6 +305,17 @@ def test_text_rule_refuses_nel_and_line_separators():
         assert find_text_problem("a%sb" % ch) == CONTROL_MESSAGE, repr(ch)
         assert find_text_problem("a%sb" % ch, multiline=True) == CONTROL_MESSAGE, repr(ch)
     assert find_text_problem("tools/call get_invoices") is None
+
+
+def test_text_rule_refuses_bidi_overrides_but_keeps_marks_and_joiners():
+    """A name with U+202E shows reversed on a staff page; escaping does not stop that."""
+    for ch in ("\u202a", "\u202b", "\u202c", "\u202d", "\u202e",
+               "\u2066", "\u2067", "\u2068", "\u2069"):
+        assert find_text_problem("Bakkerij%sJansen" % ch) == BIDI_MESSAGE, repr(ch)
+        assert find_text_problem("a%sb" % ch, multiline=True) == BIDI_MESSAGE, repr(ch)
+    for fine in ("\u200f\u05e9\u05dc\u05d5\u05dd", "\U0001f468\u200d\U0001f469",
+                 "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"):
+        assert find_text_problem(fine) is None, repr(fine)
 
 
 def test_load_json_measures_nesting_outside_strings():
