@@ -229,7 +229,11 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--disable-dev-shm-usage"])
+            "--disable-sync", "--disable-dev-shm-usage",
+            # Keep sandboxed iframes (the email previews) in the page's process:
+            # in a process of their own, Playwright now and then lost track of
+            # their navigation (tests/browser/test_templates_browser.py).
+            "--disable-features=IsolateSandboxedIframes"])
         yield b
         b.close()
 
