@@ -58,6 +58,7 @@ def test_dry_run_lists_who_would_get_it_and_why_others_are_skipped_and_sends_not
     skipped = re.findall(r'<tr class="would-skip">\s*<td>([^<]+)</td>', html)
     assert would == [send.email] and skipped == [opted.email]
     assert "opted_out" in html
+    assert "/outreach/%d/preview/%d" % (campaign.id, opted.id) in html  # each row previews
     assert OutboxMessage.select().count() == 0 and OutreachLog.select().count() == 0
     # Support staff do not get the admin buttons.
     assert "/enable" not in html and "/edit" not in html

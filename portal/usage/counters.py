@@ -249,19 +249,9 @@ def _insert_raw_rows(rows):
     (`flask import`, seed-demo); executemany (SQLite) / execute_values
     (PostgreSQL) with the fields' own db_value conversion stores the same values.
     """
-    fields = [getattr(ApiUsage, c) for c in _RAW_COLUMNS]
     user, ts = ApiUsage.user.db_value, ApiUsage.timestamp.db_value  # model -> id, datetime
-    params = [(user(r["user"]), ts(r["timestamp"]), r["endpoint"], int(r["response_status"]),
-               r.get("duration_ms")) for r in rows]
-    columns = ", ".join('"%s"' % f.column_name for f in fields)
-    cursor = database.cursor()
-    if is_postgres():
-        from psycopg2.extras import execute_values
-        execute_values(cursor, 'INSERT INTO "api_usage" (%s) VALUES %%s' % columns, params,
-                       page_size=INSERT_BATCH)
-    else:
-        cursor.executemany('INSERT INTO "api_usage" (%s) VALUES (%s)'
-                           % (columns, ", ".join("?" * len(fields))), params)
+    _insert_raw_tuples([(user(r["user"]), ts(r["timestamp"]), r["endpoint"],
+                         int(r["response_status"]), r.get("duration_ms")) for r in rows])
 
 
 _first, _second = operator.itemgetter(0), operator.itemgetter(1)
@@ -443,7 +433,8 @@ def _add_daily_users_bulk(rows):
 
 
 def _insert_raw_tuples(rows):
-    columns = '"user_id", "timestamp", "endpoint", "response_status", "duration_ms"'
+    """Insert api_usage rows given as tuples in _RAW_COLUMNS order (database values)."""
+    columns = ", ".join('"%s"' % getattr(ApiUsage, c).column_name for c in _RAW_COLUMNS)
     cursor = database.cursor()
     if is_postgres():
         from psycopg2.extras import execute_values
